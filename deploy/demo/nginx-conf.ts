@@ -1,0 +1,97 @@
+/**
+ * Turns the shipped snippet (nginx/oidc-forward-auth.conf) into a complete nginx.conf that a
+ * non-root user can run with `nginx -p DIR -c nginx.conf -e stderr -g 'daemon off; pid DIR/nginx.pid;'`:
+ * the snippet's addresses are swapped for real ones and every path nginx writes lives in DIR.
+ * The demo and the nginx tests both run the shipped file through this, so they test what
+ * operators copy.
+ *
+ * Run alone: `npx tsx deploy/demo/nginx-conf.ts --prefix DIR --listen 127.0.0.1:8080
+ *   --auth 127.0.0.1:4181 --app 127.0.0.1:3000 --middleware demo` writes DIR/nginx.conf.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+export const SNIPPET_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../../nginx/oidc-forward-auth.conf');
+
+export interface NginxConfOptions {
+  /** Directory that holds nginx.conf, logs and temp files. Absolute. */
+  readonly prefix: string;
+  /** host:port nginx listens on. */
+  readonly listen: string;
+  /** host:port of the oidc-forward-auth service (or a stand-in). */
+  readonly authAddress: string;
+  /** host:port of the protected application. */
+  readonly appAddress: string;
+  /** Middleware name to use instead of the snippet's `app` in /auth/app. */
+  readonly middleware?: string;
+  /** The snippet text; defaults to the shipped file. */
+  readonly snippet?: string;
+}
+
+/** Each replacement must match exactly once, so an edit to the snippet cannot slip past the tests. */
+function replaceOnce(text: string, from: string | RegExp, to: string, what: string): string {
+  const pattern = typeof from === 'string' ? new RegExp(escapeRegExp(from), 'gm') : new RegExp(from.source, 'gm');
+  const count = text.match(pattern)?.length ?? 0;
+  if (count !== 1) throw new Error(`nginx snippet: expected ${what} (${String(from)}) once, found it ${count} times`);
+  return text.replace(pattern, to.replace(/\$(?!1)/g, '$$$$'));
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export function renderNginxConf(options: NginxConfOptions): string {
+  let snippet = options.snippet ?? readFileSync(SNIPPET_PATH, 'utf8');
+  snippet = replaceOnce(snippet, 'server 127.0.0.1:4181;', `server ${options.authAddress};`, 'the service address');
+  snippet = replaceOnce(snippet, 'server 127.0.0.1:3000;', `server ${options.appAddress};`, 'the application address');
+  snippet = replaceOnce(snippet, /^(\s*)listen 8080;/m, `$1listen ${options.listen};`, 'the listen directive');
+  if (options.middleware !== undefined && options.middleware !== 'app') {
+    if (!/^[A-Za-z0-9._-]+$/.test(options.middleware) || /^\.+$/.test(options.middleware)) throw new Error('middleware name must be letters, digits, ".", "_" or "-"');
+    snippet = snippet.replaceAll('http://oidc_forward_auth/auth/app;', `http://oidc_forward_auth/auth/${options.middleware};`);
+  }
+  const p = options.prefix;
+  return `# Generated from nginx/oidc-forward-auth.conf — edit that file, not this one.
+worker_processes 1;
+${process.getuid?.() === 0 ? 'user root;\n' : ''}events { worker_connections 256; }
+http {
+    access_log ${p}/access.log;
+    error_log ${p}/error.log notice;
+    client_body_temp_path ${p}/tmp/client_body;
+    proxy_temp_path ${p}/tmp/proxy;
+    fastcgi_temp_path ${p}/tmp/fastcgi;
+    uwsgi_temp_path ${p}/tmp/uwsgi;
+    scgi_temp_path ${p}/tmp/scgi;
+
+${snippet}
+}
+`;
+}
+
+/** Writes PREFIX/nginx.conf and the directories nginx expects; returns the conf path. */
+export function writeNginxConf(options: NginxConfOptions): string {
+  mkdirSync(join(options.prefix, 'tmp'), { recursive: true });
+  const path = join(options.prefix, 'nginx.conf');
+  writeFileSync(path, renderNginxConf(options));
+  return path;
+}
+
+function argValue(argv: readonly string[], flag: string): string {
+  const index = argv.indexOf(flag);
+  const value = index === -1 ? undefined : argv[index + 1];
+  if (value === undefined) throw new Error(`missing ${flag}`);
+  return value;
+}
+
+const entry = process.argv[1];
+if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
+  const argv = process.argv.slice(2);
+  const path = writeNginxConf({
+    prefix: resolve(argValue(argv, '--prefix')),
+    listen: argValue(argv, '--listen'),
+    authAddress: argValue(argv, '--auth'),
+    appAddress: argValue(argv, '--app'),
+    middleware: argv.includes('--middleware') ? argValue(argv, '--middleware') : undefined,
+  });
+  process.stdout.write(`${path}\n`);
+}

@@ -1,0 +1,49 @@
+import { loadConfig } from '../config/index.js';
+import { buildApp } from '../server/app.js';
+import { CONFIG_ENV, parseConfigArguments, reportProblems } from './config-argument.js';
+import type { CliIo } from './io.js';
+import { createLogger } from './logger.js';
+
+/** Time given to in-flight requests after SIGTERM before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+export async function runServeCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const parsed = parseConfigArguments(argv, io.env);
+  if ('help' in parsed || 'error' in parsed || parsed.config === undefined) {
+    if ('error' in parsed) io.stderr(`${parsed.error}\n`);
+    io.stderr(`usage: oidc-forward-auth serve --config FILE (or set ${CONFIG_ENV})\n`);
+    return 'help' in parsed ? 0 : 2;
+  }
+  const path = parsed.config;
+  const loaded = await loadConfig(path, { env: io.env });
+  if (!loaded.ok) {
+    reportProblems(path, loaded.problems, io);
+    return 1;
+  }
+  const { config } = loaded;
+  const log = createLogger(config.server.logLevel);
+  for (const warning of config.warnings) log.warn(warning);
+  const app = buildApp(config, { log });
+  await app.fastify.listen({ host: config.server.listen.host, port: config.server.listen.port });
+  log.info({ middlewares: Object.keys(config.middlewares) }, 'oidc-forward-auth is serving');
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'shutting down: finishing in-flight requests');
+      const force = setTimeout(() => resolve(1), SHUTDOWN_GRACE_MS);
+      force.unref();
+      app.fastify
+        .close()
+        .then(() => app.stop())
+        .then(
+          () => resolve(0),
+          () => resolve(1),
+        );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,77 @@
+import {
+  checkKnownKeys,
+  joinPath,
+  readOptionalString,
+  readStringList,
+  type ProblemSink,
+  type RawObject,
+} from './field-reader.js';
+import { checkAddressOrCidr, parseHostPort } from './network.js';
+import type { PendingSecret } from './secret-references.js';
+import type { ServerConfig } from './types.js';
+
+export const SERVER_KEYS = ['listen', 'secrets', 'trustedProxies', 'logLevel'] as const;
+export const MIN_SECRET_LENGTH = 32;
+
+const LOG_LEVELS: readonly ServerConfig['logLevel'][] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const DEFAULT_LISTEN = { host: '127.0.0.1', port: 4181 };
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * Reads the `server` section. Secrets are queued on `pending`; their length is checked by
+ * `checkServerSecrets` once they are resolved, since a reference says nothing about its value.
+ */
+export function readServerConfig(server: RawObject | undefined, sink: ProblemSink, pending: PendingSecret[]): ServerConfig {
+  const path = 'server';
+  const object = server ?? {};
+  checkKnownKeys(object, path, SERVER_KEYS, sink);
+
+  let listen = DEFAULT_LISTEN;
+  const rawListen = readOptionalString(object, 'listen', path, sink);
+  if (rawListen !== undefined) {
+    const parsed = parseHostPort(rawListen);
+    if ('reason' in parsed) sink.error(joinPath(path, 'listen'), parsed.reason);
+    else listen = parsed;
+  }
+
+  const secrets: string[] = [];
+  const rawSecrets = readStringList(object, 'secrets', path, sink);
+  if (object['secrets'] === undefined || object['secrets'] === null || rawSecrets?.length === 0) {
+    sink.error(
+      joinPath(path, 'secrets'),
+      `is required: a list of secrets of at least ${MIN_SECRET_LENGTH} characters (make one with "oidc-forward-auth gen-secret")`,
+    );
+  }
+  rawSecrets?.forEach((raw, index) => {
+    secrets.push('');
+    if (raw === '') sink.error(`${path}.secrets[${index}]`, 'must not be empty');
+    else pending.push({ path: `${path}.secrets[${index}]`, raw, namespace: undefined, assign: (value) => (secrets[index] = value) });
+  });
+
+  const trustedProxies = readStringList(object, 'trustedProxies', path, sink) ?? [];
+  trustedProxies.forEach((entry, index) => {
+    const reason = checkAddressOrCidr(entry);
+    if (reason !== undefined) sink.error(`${path}.trustedProxies[${index}]`, reason);
+  });
+
+  let logLevel: ServerConfig['logLevel'] = 'info';
+  const rawLevel = readOptionalString(object, 'logLevel', path, sink);
+  if (rawLevel !== undefined) {
+    const match = LOG_LEVELS.find((level) => level === rawLevel);
+    if (match === undefined) sink.error(joinPath(path, 'logLevel'), `must be one of ${LOG_LEVELS.join(', ')} (got "${rawLevel}")`);
+    else logLevel = match;
+  }
+
+  const config: Mutable<ServerConfig> = { listen, secrets, trustedProxies, logLevel };
+  return config;
+}
+
+/** Runs after resolution: a short secret is only visible once its reference is read. */
+export function checkServerSecrets(server: ServerConfig, sink: ProblemSink): void {
+  server.secrets.forEach((secret, index) => {
+    if (secret !== '' && secret.length < MIN_SECRET_LENGTH) {
+      sink.error(`server.secrets[${index}]`, `must be at least ${MIN_SECRET_LENGTH} characters long`);
+    }
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * One error class for everything that can go wrong at run time, with a stable code.
+ * The table below is the only place that maps a code to an HTTP status and to the words a
+ * user sees; messages never carry token, cookie or secret values.
+ */
+export type ErrorCode =
+  | 'OFA_CONFIG_INVALID'
+  | 'OFA_SECRET_UNRESOLVED'
+  | 'OFA_PROVIDER_UNAVAILABLE'
+  | 'OFA_PROVIDER_TIMEOUT'
+  | 'OFA_PROVIDER_RESPONSE'
+  | 'OFA_DISCOVERY_ISSUER_MISMATCH'
+  | 'OFA_CALLBACK_PROVIDER_ERROR'
+  | 'OFA_CALLBACK_STATE_MISSING'
+  | 'OFA_CALLBACK_STATE_MISMATCH'
+  | 'OFA_CALLBACK_ISSUER_MISMATCH'
+  | 'OFA_CALLBACK_CODE_MISSING'
+  | 'OFA_TOKEN_EXCHANGE_FAILED'
+  | 'OFA_ID_TOKEN_INVALID'
+  | 'OFA_REFRESH_FAILED'
+  | 'OFA_REQUEST_INVALID'
+  | 'OFA_CSRF_INVALID'
+  | 'OFA_SESSION_TOO_LARGE';
+
+export interface ErrorDescription {
+  readonly status: number;
+  /** Shown to the user on the error page; safe to show, says what happened. */
+  readonly title: string;
+}
+
+export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorDescription>> = Object.freeze({
+  OFA_CONFIG_INVALID: { status: 500, title: 'The service is misconfigured.' },
+  OFA_SECRET_UNRESOLVED: { status: 500, title: 'A secret could not be read.' },
+  OFA_PROVIDER_UNAVAILABLE: { status: 503, title: 'The identity provider is not reachable yet.' },
+  OFA_PROVIDER_TIMEOUT: { status: 504, title: 'The identity provider did not answer in time.' },
+  OFA_PROVIDER_RESPONSE: { status: 502, title: 'The identity provider sent an answer we cannot use.' },
+  OFA_DISCOVERY_ISSUER_MISMATCH: { status: 502, title: 'The identity provider does not match its configuration.' },
+  OFA_CALLBACK_PROVIDER_ERROR: { status: 401, title: 'The identity provider did not sign you in.' },
+  OFA_CALLBACK_STATE_MISSING: { status: 400, title: 'This sign-in link has expired or was already used.' },
+  OFA_CALLBACK_STATE_MISMATCH: { status: 400, title: 'This sign-in response does not belong to this browser.' },
+  OFA_CALLBACK_ISSUER_MISMATCH: { status: 400, title: 'This sign-in response came from an unexpected identity provider.' },
+  OFA_CALLBACK_CODE_MISSING: { status: 400, title: 'The sign-in response is incomplete.' },
+  OFA_TOKEN_EXCHANGE_FAILED: { status: 502, title: 'The identity provider refused to complete the sign-in.' },
+  OFA_ID_TOKEN_INVALID: { status: 401, title: 'The identity provider sent an identity we cannot trust.' },
+  OFA_REFRESH_FAILED: { status: 401, title: 'Your session could not be renewed.' },
+  OFA_REQUEST_INVALID: { status: 400, title: 'The request is malformed.' },
+  OFA_CSRF_INVALID: { status: 403, title: 'The request is missing a valid CSRF token.' },
+  OFA_SESSION_TOO_LARGE: { status: 500, title: 'Your session is too large to keep in a cookie.' },
+});
+
+export class OfaError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'OfaError';
+    this.code = code;
+  }
+
+  get status(): number {
+    return ERROR_TABLE[this.code].status;
+  }
+}
+
+export function isOfaError(value: unknown): value is OfaError {
+  return value instanceof OfaError;
+}

@@ -1,0 +1,107 @@
+import type { JWTVerifyGetKey } from 'jose';
+import type { Logger } from 'pino';
+import { compileClaims, parseClaimKey, type ClaimKey, type CompiledClaims } from '../claims/index.js';
+import type { MiddlewareConfig, ServerConfig } from '../config/types.js';
+import type { ProviderClient } from '../oidc/discovery.js';
+import { createCookieSessionStore } from '../session/cookie-store.js';
+import { deriveCsrfKeys, type CsrfKeys } from '../session/csrf.js';
+import type { Sealer } from '../session/seal.js';
+import { ALWAYS_KEPT_CLAIMS, type Session } from '../session/session.js';
+import { createSingleFlight, type SingleFlight } from '../session/single-flight.js';
+import type { SessionStore } from '../session/store.js';
+import { parseUrlOption, type ParsedUrlOption } from './url-option.js';
+
+export interface ForwardedHeader {
+  readonly name: string;
+  readonly key: ClaimKey;
+}
+
+/** The outcome of one refresh, shared by every request that raced for it. */
+export type RefreshOutcome =
+  | { readonly ok: true; readonly session: Session; readonly cookieValue: string }
+  | { readonly ok: false; readonly reason: string };
+
+/**
+ * Everything one middleware needs at request time, built once from its configuration so the
+ * hot path only reads: compiled claims, parsed URL options, claim keys, keys, stores.
+ */
+export interface MiddlewareRuntime {
+  readonly config: MiddlewareConfig;
+  readonly log: Logger;
+  readonly provider: ProviderClient;
+  readonly providerKeys: () => JWTVerifyGetKey;
+  readonly claims: CompiledClaims | undefined;
+  readonly forwardHeaders: readonly ForwardedHeader[];
+  readonly usernameKey: ClaimKey | undefined;
+  /** Top-level claim names the session must keep from each token. */
+  readonly keptIdClaims: ReadonlySet<string>;
+  readonly keptAccessClaims: ReadonlySet<string>;
+  readonly sealer: Sealer;
+  readonly store: SessionStore;
+  readonly csrfKeys: CsrfKeys;
+  readonly refreshes: SingleFlight<string, RefreshOutcome>;
+  readonly urls: {
+    readonly redirect: ParsedUrlOption;
+    readonly login: ParsedUrlOption | undefined;
+    readonly logout: ParsedUrlOption | undefined;
+    readonly postLogin: ParsedUrlOption | undefined;
+    readonly postLogout: ParsedUrlOption | undefined;
+  };
+}
+
+export interface MiddlewareRuntimeDeps {
+  readonly server: ServerConfig;
+  readonly log: Logger;
+  readonly provider: ProviderClient;
+  readonly providerKeys: () => JWTVerifyGetKey;
+  readonly sealer: Sealer;
+  /** Defaults to the cookie store; the Redis store plugs in here. */
+  readonly store?: SessionStore;
+}
+
+/** The cookie that carries the signed double-submit token; its name is fixed by the spec. */
+export const CSRF_COOKIE_NAME = 'traefikee-csrf-token';
+
+export function createMiddlewareRuntime(config: MiddlewareConfig, deps: MiddlewareRuntimeDeps): MiddlewareRuntime {
+  const claims = config.claims === undefined || config.claims.trim() === '' ? undefined : compileClaims(config.claims);
+  const forwardHeaders = Object.entries(config.forwardHeaders).map(([name, key]) => ({ name, key: parseClaimKey(key) }));
+  const usernameKey = config.usernameClaim ? parseClaimKey(config.usernameClaim) : undefined;
+
+  const keptIdClaims = new Set(ALWAYS_KEPT_CLAIMS);
+  const keptAccessClaims = new Set(ALWAYS_KEPT_CLAIMS);
+  const referenced: ClaimKey[] = [...(claims?.referencedKeys ?? []), ...forwardHeaders.map((h) => h.key)];
+  if (usernameKey !== undefined) referenced.push(usernameKey);
+  for (const key of referenced) {
+    const top = key.path[0];
+    if (top === undefined) continue;
+    // forwardHeaders without a prefix read the access token first, then the ID token.
+    if (key.token !== 'access_token') keptIdClaims.add(top);
+    if (key.token !== 'id_token') keptAccessClaims.add(top);
+  }
+
+  const optional = (value: string | undefined): ParsedUrlOption | undefined =>
+    value === undefined || value === '' ? undefined : parseUrlOption(value);
+
+  return Object.freeze({
+    config,
+    log: deps.log,
+    provider: deps.provider,
+    providerKeys: deps.providerKeys,
+    claims,
+    forwardHeaders,
+    usernameKey,
+    keptIdClaims,
+    keptAccessClaims,
+    sealer: deps.sealer,
+    store: deps.store ?? createCookieSessionStore({ sealer: deps.sealer, purpose: `session:${config.name}` }),
+    csrfKeys: deriveCsrfKeys(deps.server.secrets),
+    refreshes: createSingleFlight<string, RefreshOutcome>(),
+    urls: {
+      redirect: parseUrlOption(config.redirectUrl),
+      login: optional(config.loginUrl),
+      logout: optional(config.logoutUrl),
+      postLogin: optional(config.postLoginRedirectUrl),
+      postLogout: optional(config.postLogoutRedirectUrl),
+    },
+  });
+}

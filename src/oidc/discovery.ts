@@ -1,0 +1,235 @@
+/**
+ * One provider per middleware: OpenID discovery with the middleware's `discoveryParams`, an exact
+ * issuer check, and an openid-client `Configuration` wired to our fetch. The service starts while
+ * the provider is down; discovery keeps retrying in the background until it succeeds.
+ */
+import type { Logger } from 'pino';
+import {
+  ClientSecretBasic,
+  ClientSecretPost,
+  Configuration,
+  None,
+  allowInsecureRequests,
+  customFetch,
+  type ClientAuth,
+  type ServerMetadata,
+} from 'openid-client';
+import type { MiddlewareConfig } from '../config/types.js';
+import { OfaError, isOfaError } from '../errors.js';
+import { requestBudgetSeconds, safeUrl, type ProviderFetch } from './http.js';
+
+export type ProviderStatus = 'pending' | 'ready' | 'failed';
+
+export interface ProviderState {
+  readonly status: ProviderStatus;
+  /** Why the last discovery failed; safe to log and to show. */
+  readonly lastError?: string;
+  /** Epoch ms of the last status change. */
+  readonly since: number;
+}
+
+export interface ProviderClient {
+  readonly issuer: string;
+  /** Our fetch, for anything else that talks to this provider (jose's remote key set). */
+  readonly fetch: ProviderFetch;
+  state(): ProviderState;
+  /** The openid-client configuration, once discovery succeeded. */
+  current(): Configuration | undefined;
+  /** Resolves on the first successful discovery; rejects only when stopped first. */
+  ready(): Promise<void>;
+  /**
+   * Runs a discovery attempt now (joining one in flight) unless already ready, e.g. when a request
+   * arrives while the provider is failing and the next background attempt is far away.
+   */
+  discover(): Promise<ProviderState>;
+  stop(): void;
+}
+
+export interface ProviderClientDeps {
+  readonly fetch: ProviderFetch;
+  readonly log: Logger;
+  readonly now?: () => number;
+  /** Delay before background discovery attempt `attempt + 1`. Default 1 s doubling to 30 s, jittered. */
+  readonly retryDelayMs?: (attempt: number) => number;
+}
+
+export function defaultDiscoveryRetryDelayMs(attempt: number): number {
+  const base = Math.min(30_000, 1000 * 2 ** Math.max(0, attempt - 1));
+  return Math.round(base * (0.75 + Math.random() * 0.25));
+}
+
+/** OpenID Connect Discovery 1.0 §4: drop a trailing slash, then append the well-known path. */
+export function discoveryUrl(issuer: string, discoveryParams: Readonly<Record<string, string>>): URL {
+  const url = new URL(`${issuer.replace(/\/+$/, '')}/.well-known/openid-configuration`);
+  for (const [name, value] of Object.entries(discoveryParams)) url.searchParams.set(name, value);
+  return url;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const REQUIRED_ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const;
+
+/** Checks the discovery document we were given; the issuer must be exactly the configured one. */
+export function assertDiscoveryDocument(document: unknown, expectedIssuer: string): ServerMetadata {
+  if (!isRecord(document)) {
+    throw new OfaError('OFA_PROVIDER_RESPONSE', 'discovery document is not a JSON object');
+  }
+  if (typeof document.issuer !== 'string') {
+    throw new OfaError('OFA_PROVIDER_RESPONSE', 'discovery document has no issuer');
+  }
+  // Exact comparison, as OpenID Connect Discovery §4.3 and go-oidc require: no URL normalisation.
+  if (document.issuer !== expectedIssuer) {
+    throw new OfaError(
+      'OFA_DISCOVERY_ISSUER_MISMATCH',
+      `discovery document names issuer "${document.issuer}", expected "${expectedIssuer}"`,
+    );
+  }
+  for (const name of REQUIRED_ENDPOINTS) {
+    const value = document[name];
+    if (typeof value !== 'string' || !URL.canParse(value)) {
+      throw new OfaError('OFA_PROVIDER_RESPONSE', `discovery document has no valid ${name}`);
+    }
+  }
+  return document as unknown as ServerMetadata;
+}
+
+/**
+ * client_secret_basic unless the provider lists only client_secret_post (absent list means
+ * client_secret_basic, RFC 8414 §2); None() for a public client.
+ */
+export function chooseClientAuth(metadata: ServerMetadata, clientSecret: string | undefined): ClientAuth {
+  if (clientSecret === undefined || clientSecret === '') return None();
+  const supported = metadata.token_endpoint_auth_methods_supported;
+  if (Array.isArray(supported) && !supported.includes('client_secret_basic') && supported.includes('client_secret_post')) {
+    return ClientSecretPost(clientSecret);
+  }
+  return ClientSecretBasic(clientSecret);
+}
+
+export function buildConfiguration(middleware: MiddlewareConfig, metadata: ServerMetadata, fetch: ProviderFetch): Configuration {
+  const clientMetadata = middleware.clientSecret === undefined ? {} : { client_secret: middleware.clientSecret };
+  const config = new Configuration(metadata, middleware.clientID, clientMetadata, chooseClientAuth(metadata, middleware.clientSecret));
+  config[customFetch] = fetch;
+  // openid-client aborts a whole call after `timeout` seconds; leave room for all our retries.
+  config.timeout = requestBudgetSeconds(middleware.clientConfig);
+  // The operator configured an http issuer on purpose (a loopback provider in tests and the demo);
+  // openid-client would otherwise refuse every non-https endpoint of it.
+  if (new URL(middleware.issuer).protocol === 'http:') allowInsecureRequests(config);
+  return config;
+}
+
+async function fetchDiscoveryDocument(middleware: MiddlewareConfig, fetch: ProviderFetch): Promise<ServerMetadata> {
+  const url = discoveryUrl(middleware.issuer, middleware.discoveryParams);
+  const response = await fetch(url.href, { method: 'GET', headers: { accept: 'application/json' }, redirect: 'manual' });
+  if (response.status !== 200) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new OfaError('OFA_PROVIDER_RESPONSE', `discovery at ${safeUrl(url.href)} answered HTTP ${response.status}`);
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(await response.text());
+  } catch (error) {
+    throw new OfaError('OFA_PROVIDER_RESPONSE', `discovery at ${safeUrl(url.href)} did not return JSON`, { cause: error });
+  }
+  return assertDiscoveryDocument(document, middleware.issuer);
+}
+
+function safeMessage(error: unknown): string {
+  // OfaError messages are written to be safe; anything else may quote a response, so it is not shown.
+  return isOfaError(error) ? `${error.code}: ${error.message}` : 'unexpected error during discovery';
+}
+
+export function createProviderClient(middleware: MiddlewareConfig, deps: ProviderClientDeps): ProviderClient {
+  const now = deps.now ?? Date.now;
+  const retryDelayMs = deps.retryDelayMs ?? defaultDiscoveryRetryDelayMs;
+  const log = deps.log.child({ middleware: middleware.name, issuer: middleware.issuer });
+
+  let state: ProviderState = { status: 'pending', since: now() };
+  let configuration: Configuration | undefined;
+  let inFlight: Promise<ProviderState> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let failures = 0;
+  let stopped = false;
+
+  let resolveReady!: () => void;
+  let rejectReady!: (error: unknown) => void;
+  const readyPromise = new Promise<void>((resolve, reject) => {
+    resolveReady = resolve;
+    rejectReady = reject;
+  });
+  // Nobody may be waiting; a stop before readiness must not become an unhandled rejection.
+  readyPromise.catch(() => undefined);
+
+  function setState(next: ProviderState): void {
+    state = next;
+  }
+
+  async function attemptOnce(): Promise<ProviderState> {
+    try {
+      const metadata = await fetchDiscoveryDocument(middleware, deps.fetch);
+      if (stopped) return state;
+      configuration = buildConfiguration(middleware, metadata, deps.fetch);
+      failures = 0;
+      setState({ status: 'ready', since: now() });
+      log.info('identity provider discovered');
+      resolveReady();
+    } catch (error) {
+      if (stopped) return state;
+      failures += 1;
+      const message = safeMessage(error);
+      const changed = state.lastError !== message;
+      setState({ status: 'failed', lastError: message, since: state.status === 'failed' ? state.since : now() });
+      const delay = retryDelayMs(failures);
+      if (changed) log.warn({ attempt: failures, retryInMs: delay, reason: message }, 'identity provider discovery failed');
+      else log.debug({ attempt: failures, retryInMs: delay, reason: message }, 'identity provider discovery failed again');
+      schedule(delay);
+    }
+    return state;
+  }
+
+  function schedule(delayMs: number): void {
+    if (stopped || timer !== undefined) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void discover();
+    }, delayMs);
+    // A pending retry must not keep a CLI command or a test process alive.
+    timer.unref();
+  }
+
+  function discover(): Promise<ProviderState> {
+    if (stopped || state.status === 'ready') return Promise.resolve(state);
+    if (inFlight === undefined) {
+      if (timer !== undefined) {
+        clearTimeout(timer);
+        timer = undefined;
+      }
+      inFlight = attemptOnce().finally(() => {
+        inFlight = undefined;
+      });
+    }
+    return inFlight;
+  }
+
+  void discover();
+
+  return {
+    issuer: middleware.issuer,
+    fetch: deps.fetch,
+    state: () => state,
+    current: () => configuration,
+    ready: () => readyPromise,
+    discover,
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      if (state.status !== 'ready') {
+        rejectReady(new OfaError('OFA_PROVIDER_UNAVAILABLE', 'provider client stopped before discovery succeeded'));
+      }
+    },
+  };
+}

@@ -1,0 +1,180 @@
+import * as client from 'openid-client';
+import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { MiddlewareConfig } from '../config/types.js';
+import { OfaError, isOfaError, type ErrorCode } from '../errors.js';
+import { constantTimeEqual, describeJoseError, idTokenAlgorithms, verifyIdToken } from './id-token.js';
+
+/** What a successful code exchange or refresh yields, every token already verified. */
+export interface VerifiedTokens {
+  readonly idToken: string;
+  readonly idClaims: JWTPayload;
+  /** Present only when the access token is a JWT whose signature checks out against the provider's keys. */
+  readonly accessClaims: JWTPayload | undefined;
+  readonly refreshToken: string | undefined;
+  readonly accessTokenExpiresAt: number | undefined;
+}
+
+/** A refresh may or may not bring a new ID token; the refresh token is kept when not rotated. */
+export interface RefreshedTokens {
+  readonly idToken: string | undefined;
+  readonly idClaims: JWTPayload | undefined;
+  readonly accessClaims: JWTPayload | undefined;
+  readonly refreshToken: string;
+  readonly accessTokenExpiresAt: number | undefined;
+}
+
+export interface CallbackChecks {
+  readonly state: string;
+  readonly nonce: string;
+  readonly codeVerifier?: string | undefined;
+}
+
+export interface ProviderContext {
+  readonly configuration: client.Configuration;
+  readonly keys: JWTVerifyGetKey;
+  readonly middleware: MiddlewareConfig;
+}
+
+/**
+ * Checks the authorization response, exchanges the code, and verifies what comes back.
+ * `callbackParams` are the query parameters the browser brought to our redirect URL.
+ */
+export async function exchangeAuthorizationCode(
+  provider: ProviderContext,
+  redirectUri: string,
+  callbackParams: URLSearchParams,
+  checks: CallbackChecks,
+  now: number,
+): Promise<VerifiedTokens> {
+  const metadata = provider.configuration.serverMetadata();
+  const iss = callbackParams.get('iss');
+  if (metadata.authorization_response_iss_parameter_supported === true && iss === null) {
+    throw new OfaError('OFA_CALLBACK_ISSUER_MISMATCH', 'the authorization response lacks the "iss" parameter');
+  }
+  if (iss !== null && iss !== metadata.issuer) {
+    throw new OfaError('OFA_CALLBACK_ISSUER_MISMATCH', 'the authorization response names another issuer');
+  }
+  const currentUrl = new URL(redirectUri);
+  for (const [key, value] of callbackParams) currentUrl.searchParams.append(key, value);
+
+  let response: client.TokenEndpointResponse;
+  try {
+    response = await client.authorizationCodeGrant(provider.configuration, currentUrl, {
+      expectedState: checks.state,
+      expectedNonce: checks.nonce,
+      pkceCodeVerifier: checks.codeVerifier,
+      idTokenExpected: true,
+    });
+  } catch (error) {
+    throw translateGrantError(error, 'OFA_TOKEN_EXCHANGE_FAILED', 'the code exchange failed');
+  }
+  return verifyTokenResponse(provider, response, now, { nonce: checks.nonce, previousRefreshToken: undefined });
+}
+
+/**
+ * Spends the refresh token once. A new ID token must name the same issuer, subject and audience;
+ * anything else ends the session.
+ */
+export async function refreshTokens(
+  provider: ProviderContext,
+  refreshToken: string,
+  subject: string,
+  now: number,
+): Promise<RefreshedTokens> {
+  let response: client.TokenEndpointResponse;
+  try {
+    response = await client.refreshTokenGrant(provider.configuration, refreshToken);
+  } catch (error) {
+    throw translateGrantError(error, 'OFA_REFRESH_FAILED', 'the refresh failed');
+  }
+  if (response.id_token === undefined) {
+    return {
+      idToken: undefined,
+      idClaims: undefined,
+      accessClaims: await verifyAccessTokenClaims(provider, response.access_token, now),
+      refreshToken: response.refresh_token ?? refreshToken,
+      accessTokenExpiresAt: expiresAt(response, now),
+    };
+  }
+  const verified = await verifyTokenResponse(provider, response, now, { nonce: undefined, previousRefreshToken: refreshToken });
+  if (typeof verified.idClaims.sub !== 'string' || !constantTimeEqual(verified.idClaims.sub, subject)) {
+    throw new OfaError('OFA_REFRESH_FAILED', 'the refreshed ID token names another subject');
+  }
+  return { ...verified, refreshToken: verified.refreshToken ?? refreshToken };
+}
+
+async function verifyTokenResponse(
+  provider: ProviderContext,
+  response: client.TokenEndpointResponse,
+  now: number,
+  options: { nonce: string | undefined; previousRefreshToken: string | undefined },
+): Promise<VerifiedTokens> {
+  const idToken = response.id_token;
+  if (typeof idToken !== 'string') {
+    throw new OfaError('OFA_ID_TOKEN_INVALID', 'the token response carries no ID token');
+  }
+  const metadata = provider.configuration.serverMetadata();
+  const idClaims = await verifyIdToken(idToken, provider.keys, {
+    issuer: metadata.issuer,
+    clientID: provider.middleware.clientID,
+    algorithms: idTokenAlgorithms(metadata.id_token_signing_alg_values_supported),
+    nonce: options.nonce,
+    accessToken: response.access_token,
+    now,
+  });
+  return {
+    idToken,
+    idClaims,
+    accessClaims: await verifyAccessTokenClaims(provider, response.access_token, now),
+    refreshToken: response.refresh_token ?? options.previousRefreshToken,
+    accessTokenExpiresAt: expiresAt(response, now),
+  };
+}
+
+/** Access-token claims exist only for a JWT signed by the provider; an opaque token has none. */
+async function verifyAccessTokenClaims(
+  provider: ProviderContext,
+  accessToken: string,
+  now: number,
+): Promise<JWTPayload | undefined> {
+  if (accessToken.split('.').length !== 3) return undefined;
+  const metadata = provider.configuration.serverMetadata();
+  try {
+    const { payload } = await jwtVerify(accessToken, provider.keys, {
+      issuer: metadata.issuer,
+      algorithms: idTokenAlgorithms(metadata.id_token_signing_alg_values_supported).concat(['RS256', 'PS256', 'ES256']),
+      currentDate: new Date(now * 1000),
+      clockTolerance: 30,
+    });
+    return payload;
+  } catch {
+    return undefined;
+  }
+}
+
+function expiresAt(response: client.TokenEndpointResponse, now: number): number | undefined {
+  const expiresIn = response.expires_in;
+  return typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0 ? now + Math.floor(expiresIn) : undefined;
+}
+
+/** One place where openid-client's failures become our codes; its messages carry no token values. */
+function translateGrantError(error: unknown, fallback: ErrorCode, what: string): OfaError {
+  if (isOfaError(error)) return error;
+  if (error instanceof client.ResponseBodyError) {
+    return new OfaError(fallback, `${what}: the provider answered "${safeOAuthWord(error.error)}"`, { cause: error });
+  }
+  if (error instanceof client.AuthorizationResponseError) {
+    return new OfaError('OFA_CALLBACK_PROVIDER_ERROR', `the provider answered "${safeOAuthWord(error.error)}"`, { cause: error });
+  }
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : '';
+  if (typeof code === 'string' && (code.startsWith('OAUTH_JWT') || /id[ _]token|"nonce"|"iss"|"aud"|"azp"|"exp"|"iat"/i.test(message))) {
+    return new OfaError('OFA_ID_TOKEN_INVALID', `ID token rejected: ${describeJoseError(error)}`, { cause: error });
+  }
+  return new OfaError(fallback, `${what}: ${typeof code === 'string' ? code : 'unexpected response'}`, { cause: error });
+}
+
+/** OAuth error codes are plain ASCII words; anything else a hostile provider sends is not repeated. */
+export function safeOAuthWord(value: unknown): string {
+  return typeof value === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(value) ? value : 'error';
+}

@@ -1,0 +1,157 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config/types.js';
+import { proxyKindOf } from '../forward/answer.js';
+import { handleForwardAuth } from '../forward/handle-forward-auth.js';
+import { reconstructOriginalRequest } from '../forward/original-request.js';
+import { createMiddlewareRuntime, type MiddlewareRuntime } from '../forward/runtime.js';
+import { createTrustedProxies } from '../forward/trusted-proxies.js';
+import { createProviderClient, type ProviderClient } from '../oidc/discovery.js';
+import { createProviderFetch } from '../oidc/http.js';
+import { providerKeySet } from '../oidc/jwks.js';
+import { createSealer } from '../session/seal.js';
+import type { SessionStore } from '../session/store.js';
+import { writeAnswer } from './write-answer.js';
+
+export interface AppDeps {
+  readonly log: Logger;
+  /** Epoch seconds; injected so tests can move time. */
+  readonly now?: () => number;
+  /** Per-middleware provider clients (tests may inject their own); built from the config otherwise. */
+  readonly providers?: Readonly<Record<string, ProviderClient>>;
+  readonly stores?: Readonly<Record<string, SessionStore>>;
+}
+
+export interface App {
+  readonly fastify: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
+  readonly middlewares: ReadonlyMap<string, MiddlewareRuntime>;
+  /** Stops background discovery and closes provider connections (after fastify.close()). */
+  readonly stop: () => Promise<void>;
+}
+
+/** Proxies send at most this much with the subrequest (Traefik's forwardBody, back-channel logout). */
+const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** Builds the service without listening, so tests drive it with inject or a port of their choosing. */
+export function buildApp(config: Config, deps: AppDeps): App {
+  const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
+  const log = deps.log;
+  const isTrusted = createTrustedProxies(config.server.trustedProxies);
+  const sealer = createSealer(config.server.secrets);
+
+  const ownedProviders: ProviderClient[] = [];
+  const middlewares = new Map<string, MiddlewareRuntime>();
+  for (const middleware of Object.values(config.middlewares)) {
+    let provider = deps.providers?.[middleware.name];
+    if (provider === undefined) {
+      const fetch = createProviderFetch(middleware.clientConfig, log.child({ middleware: middleware.name }));
+      provider = createProviderClient(middleware, { fetch, log });
+      ownedProviders.push(provider);
+    }
+    const client = provider;
+    const store = deps.stores?.[middleware.name];
+    middlewares.set(
+      middleware.name,
+      createMiddlewareRuntime(middleware, {
+        server: config.server,
+        log: log.child({ middleware: middleware.name }),
+        provider: client,
+        providerKeys: () => providerKeySet(client),
+        sealer,
+        ...(store === undefined ? {} : { store }),
+      }),
+    );
+  }
+
+  const fastify = Fastify({
+    loggerInstance: log,
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Our own limit on the Cookie header and friends is enforced where they are parsed.
+    maxParamLength: 200,
+    return503OnClosing: true,
+  });
+  // The subrequest's body (if a proxy forwards one) is not ours to interpret here.
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  fastify.get('/healthz', async () => ({ status: 'ok' }));
+  fastify.get('/readyz', async (_request, reply) => {
+    const states: Record<string, unknown> = {};
+    let ready = true;
+    for (const [name, runtime] of middlewares) {
+      const state = runtime.provider.state();
+      states[name] = state;
+      if (state.status !== 'ready') ready = false;
+    }
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', middlewares: states });
+  });
+
+  fastify.route({
+    method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    url: '/auth/:name',
+    handler: async (request, reply) => {
+      const name = (request.params as { name: string }).name;
+      const runtime = middlewares.get(name);
+      if (runtime === undefined) return reply.code(404).send({ error: 'OFA_UNKNOWN_MIDDLEWARE', message: 'no such middleware' });
+      const started = process.hrtime.bigint();
+      const reconstructed = reconstructOriginalRequest(
+        {
+          peerAddress: request.socket.remoteAddress,
+          method: request.method,
+          url: request.url,
+          headers: request.headers,
+          rawHeaders: request.raw.rawHeaders,
+          secure: request.protocol === 'https',
+        },
+        isTrusted,
+      );
+      if (!reconstructed.ok) {
+        runtime.log.info({ reason: reconstructed.reason }, 'rejected a malformed forward-auth request');
+        return reply.code(400).header('Cache-Control', 'no-store').send({ error: 'OFA_REQUEST_INVALID', message: reconstructed.reason });
+      }
+      const original = reconstructed.request;
+      const proxy = proxyKindOf(request.headers['x-forward-auth-proxy'], original.trustedForwarding);
+      const answer = await handleForwardAuth(runtime, { original, headers: request.headers, proxy, now: now() });
+      writeAnswer(reply, answer, proxy, wantsHtml(request));
+      // One access line per request; the path only, since a query may carry a code or state.
+      runtime.log.info(
+        {
+          method: original.method,
+          host: original.url.host,
+          path: original.rawPath,
+          status: reply.statusCode,
+          decision: answer.kind,
+          clientusername: answer.kind === 'allow' ? answer.username : undefined,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        'forward-auth',
+      );
+      return reply;
+    },
+  });
+
+  fastify.setErrorHandler((error: { message?: unknown; code?: unknown; statusCode?: unknown }, _request, reply) => {
+    // Only the code: a message from a parser may quote the request, cookies included.
+    log.error({ code: error.code }, 'unhandled error');
+    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    return reply.code(status).header('Cache-Control', 'no-store').send({ error: status === 500 ? 'OFA_INTERNAL' : 'OFA_REQUEST_INVALID', message: status === 500 ? 'internal error' : 'bad request' });
+  });
+
+  return {
+    fastify,
+    middlewares,
+    stop: async () => {
+      for (const provider of ownedProviders) {
+        provider.stop();
+        await provider.fetch.close();
+      }
+    },
+  };
+}
+
+function wantsHtml(request: FastifyRequest): boolean {
+  const accept = request.headers.accept;
+  return typeof accept === 'string' && accept.includes('text/html');
+}

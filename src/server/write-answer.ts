@@ -1,0 +1,52 @@
+import type { FastifyReply } from 'fastify';
+import { ERROR_TABLE } from '../errors.js';
+import type { Answer, ProxyKind } from '../forward/answer.js';
+import { errorPage, signedOutPage, unavailablePage } from './pages.js';
+
+/** The header our nginx snippet turns into a 302 (nginx answers 500 to a 3xx from auth_request). */
+export const NGINX_LOCATION_HEADER = 'X-Auth-Location';
+
+/**
+ * Writes an answer the way the proxy that asked can pass it on: every Location absolute, a login
+ * through nginx as 401 + X-Auth-Location, pages as HTML for browsers and JSON for the rest.
+ */
+export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKind, wantsHtml: boolean): FastifyReply {
+  reply.header('Cache-Control', 'no-store');
+  if ('cookies' in answer && answer.cookies.length > 0) reply.header('Set-Cookie', [...answer.cookies]);
+  switch (answer.kind) {
+    case 'allow':
+      for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+      return reply.code(200).send();
+    case 'redirect':
+      if (proxy === 'nginx' && answer.purpose === 'login') {
+        return reply.code(401).header(NGINX_LOCATION_HEADER, answer.location).send();
+      }
+      return reply.code(302).header('Location', answer.location).send();
+    case 'deny':
+      if (answer.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
+      return sendMessage(reply, answer.status, answer.status === 401 ? 'Unauthorized' : 'Forbidden', answer.reason, wantsHtml);
+    case 'error': {
+      const { status, title } = ERROR_TABLE[answer.code];
+      if (!wantsHtml) return reply.code(status).send({ error: answer.code, message: title });
+      return reply
+        .code(status)
+        .type('text/html; charset=utf-8')
+        .send(errorPage({ title, detail: answer.detail, code: answer.code, retryUrl: answer.retryUrl }));
+    }
+    case 'signed-out':
+      // Not 2xx: through Traefik or Caddy a 2xx would hand the logout request to the application.
+      reply.code(401).header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
+      return wantsHtml ? reply.type('text/html; charset=utf-8').send(signedOutPage()) : reply.send({ message: 'signed out' });
+    case 'unavailable':
+      reply.code(503).header('Retry-After', String(answer.retryAfterSeconds));
+      return wantsHtml
+        ? reply.type('text/html; charset=utf-8').send(unavailablePage())
+        : reply.send({ error: 'OFA_PROVIDER_UNAVAILABLE', message: ERROR_TABLE.OFA_PROVIDER_UNAVAILABLE.title });
+  }
+}
+
+function sendMessage(reply: FastifyReply, status: number, title: string, reason: string, wantsHtml: boolean): FastifyReply {
+  reply.code(status);
+  if (!wantsHtml) return reply.send({ error: title, message: reason });
+  return reply.type('text/html; charset=utf-8').send(errorPage({ title, detail: reason, code: String(status), retryUrl: undefined }));
+}

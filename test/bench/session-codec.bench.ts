@@ -1,0 +1,72 @@
+/**
+ * How much a session cookie costs on the hot path. Run: npx tsx test/bench/session-codec.bench.ts
+ * Prints µs per operation for opening a cookie cold (decrypt + inflate + guard) and for a cached
+ * load, against an empty async call as the baseline. Numbers only; no assertions.
+ */
+import { randomBytes } from 'node:crypto';
+import { createCookieSessionStore } from '../../src/session/cookie-store.js';
+import { createSealer } from '../../src/session/seal.js';
+import { decodeSession, encodeSession, newSessionId, type Session } from '../../src/session/session.js';
+
+const secret = 'benchmark-secret-benchmark-secret-0001';
+const now = 1_700_000_100;
+
+function typicalSession(): Session {
+  return {
+    v: 1,
+    id: newSessionId(),
+    issuer: 'https://idp.example/realms/main',
+    subject: '3f6c1e2a-8f5d-4c61-9a0b-1d2e3f4a5b6c',
+    providerSid: '9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d',
+    idClaims: {
+      sub: '3f6c1e2a-8f5d-4c61-9a0b-1d2e3f4a5b6c',
+      iss: 'https://idp.example/realms/main',
+      sid: '9b1deb4d-3b7d-4bad-9bdd-2b0d7b3dcb6d',
+      exp: now + 300,
+      email: 'alice@example.com',
+      preferred_username: 'alice',
+      groups: ['admins', 'developers', 'on-call'],
+    },
+    // Random bytes: real tokens are signatures and ids that deflate cannot shrink.
+    idToken: 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.' + randomBytes(600).toString('base64url') + '.' + randomBytes(256).toString('base64url'),
+    refreshToken: randomBytes(48).toString('base64url'),
+    accessTokenExpiresAt: now + 300,
+    createdAt: now,
+    renewedAt: now,
+    expiresAt: now + 86_400,
+  };
+}
+
+async function measure(iterations: number, op: () => unknown): Promise<number> {
+  for (let i = 0; i < Math.min(iterations, 2000); i++) await op();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) await op();
+  const micros = Number(process.hrtime.bigint() - start) / 1000 / iterations;
+  return micros;
+}
+
+const sealer = createSealer([secret]);
+const session = typicalSession();
+const cached = createCookieSessionStore({ sealer, purpose: 'session:bench' });
+const uncached = createCookieSessionStore({ sealer, purpose: 'session:bench', cacheSize: 0 });
+const cookie = await cached.save(session);
+await cached.load(cookie, now);
+const bytes = encodeSession(session);
+
+const baseline = await measure(200_000, async () => undefined);
+const rows: [string, number][] = [
+  ['empty async call (baseline)', baseline],
+  ['encode (JSON + deflate)', await measure(20_000, () => encodeSession(session))],
+  ['decode (inflate + JSON + guard)', await measure(20_000, () => decodeSession(bytes))],
+  ['seal (AES-256-GCM)', await measure(20_000, () => sealer.seal(bytes, 'session:bench'))],
+  ['store.load cold (open + decode)', await measure(20_000, () => uncached.load(cookie, now))],
+  ['store.load cached', await measure(200_000, () => cached.load(cookie, now))],
+  // Each request brings a new string, so the cache key is hashed afresh; the copy itself is in this figure.
+  ['store.load cached, fresh string', await measure(200_000, () => cached.load(Buffer.from(cookie).toString(), now))],
+  ['  (the string copy alone)', await measure(200_000, () => Buffer.from(cookie).toString())],
+];
+
+console.log(`cookie value: ${cookie.length} bytes (session JSON ${JSON.stringify(session).length} bytes, encoded ${bytes.length} bytes)`);
+for (const [name, micros] of rows) {
+  console.log(`${name.padEnd(34)} ${micros.toFixed(2).padStart(8)} µs/op  ${(micros / baseline).toFixed(1).padStart(7)}× baseline`);
+}

@@ -1,0 +1,127 @@
+/**
+ * Runs a real nginx (Debian's binary) in the foreground on a free loopback port, with all its
+ * files in a temporary directory, and stops it by PID. A missing binary is an error, never a
+ * skip: install it with `bash deploy/install-deps.sh`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, constants, chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { writeNginxConf, type NginxConfOptions } from '../../deploy/demo/nginx-conf.js';
+
+export interface RunningNginx {
+  readonly url: string;
+  readonly port: number;
+  readonly prefix: string;
+  readonly stop: () => Promise<void>;
+}
+
+export function findNginxBinary(): string {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin'];
+  for (const dir of dirs) {
+    if (dir === '') continue;
+    const candidate = join(dir, 'nginx');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  throw new Error('nginx binary not found (looked in PATH and /usr/sbin): run `bash deploy/install-deps.sh` to install it');
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+type Upstreams = Pick<NginxConfOptions, 'authAddress' | 'appAddress' | 'middleware' | 'snippet'>;
+
+export async function startNginx(upstreams: Upstreams): Promise<RunningNginx> {
+  const binary = findNginxBinary();
+  // Another process can take the probed port before nginx binds it; try a few ports.
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    try {
+      return await startOnPort(binary, await freePort(), upstreams);
+    } catch (error) {
+      lastError = error;
+      if (!String(error).includes('Address already in use')) throw error;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnPort(binary: string, port: number, upstreams: Upstreams): Promise<RunningNginx> {
+  const prefix = mkdtempSync(join(tmpdir(), 'ofa-nginx-'));
+  chmodSync(prefix, 0o755);
+  const conf = writeNginxConf({ ...upstreams, prefix, listen: `127.0.0.1:${port}` });
+  const pidFile = join(prefix, 'nginx.pid');
+  const child = spawn(binary, ['-p', prefix, '-c', conf, '-e', 'stderr', '-g', `daemon off; pid ${pidFile};`], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.once('error', () => undefined);
+
+  try {
+    await waitUntilListening(child, exited, pidFile, () => stderr);
+  } catch (error) {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      process.kill(child.pid, 'SIGKILL');
+      await exited;
+    }
+    rmSync(prefix, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    prefix,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        // SIGQUIT is nginx's graceful stop; the master takes its workers down with it.
+        process.kill(child.pid as number, 'SIGQUIT');
+        await exited;
+      }
+      rmSync(prefix, { recursive: true, force: true });
+    },
+  };
+}
+
+/** nginx writes its pid file after it has bound the listening sockets, so it is the ready signal. */
+async function waitUntilListening(
+  child: ChildProcess,
+  exited: Promise<number | null>,
+  pidFile: string,
+  stderr: () => string,
+): Promise<void> {
+  let done = false;
+  const failure = exited.then((code) => {
+    if (!done) throw new Error(`nginx exited (code ${String(code)}) before listening:\n${stderr()}`);
+  });
+  const ready = (async () => {
+    for (let i = 0; i < 400 && !done; i += 1) {
+      if (existsSync(pidFile)) return;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error(`nginx (pid ${String(child.pid)}) wrote no pid file:\n${stderr()}`);
+  })();
+  try {
+    await Promise.race([ready, failure]);
+  } finally {
+    done = true;
+  }
+}

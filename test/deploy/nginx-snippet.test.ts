@@ -1,0 +1,277 @@
+/**
+ * The shipped nginx snippet, run by Debian's real nginx in front of a stand-in auth service and
+ * the demo's echo upstream. The stand-in answers by the original path (X-Forwarded-Uri) the way
+ * the service does through nginx, so these tests pin what nginx does with each answer.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../deploy/demo/echo-upstream.js';
+import { startNginx, type RunningNginx } from './nginx-process.js';
+
+interface SeenByAuth {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly bodyBytes: number;
+}
+
+const PROVIDER_URL = 'http://op.example.test/authorize?client_id=demo&state=s1';
+const STATE_COOKIE = 'app-state=sealed-state; Path=/; Max-Age=600; HttpOnly; SameSite=Lax';
+const RENEWED_SESSION = 'app-session=renewed; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax';
+const CALLBACK_COOKIES = [
+  'app-session=fresh; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax',
+  'app-state=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax',
+  'traefikee-csrf-token=csrf1; Path=/; SameSite=Lax',
+];
+
+function answerAsService(request: IncomingMessage, response: ServerResponse): void {
+  const uri = String(request.headers['x-forwarded-uri'] ?? '');
+  const path = uri.split('?')[0] ?? '';
+  if (path === '/callback') {
+    response.writeHead(302, { Location: 'http://127.0.0.1/after-login', 'Set-Cookie': CALLBACK_COOKIES });
+    response.end();
+  } else if (path === '/logout') {
+    response.writeHead(302, {
+      Location: 'http://op.example.test/end-session',
+      'Set-Cookie': ['app-session=; Path=/; Max-Age=0', 'traefikee-csrf-token=; Path=/; Max-Age=0'],
+    });
+    response.end();
+  } else if (path.startsWith('/private')) {
+    response.writeHead(401, { 'X-Auth-Location': PROVIDER_URL, 'Set-Cookie': STATE_COOKIE });
+    response.end();
+  } else if (path.startsWith('/api')) {
+    response.writeHead(401, { 'WWW-Authenticate': 'Bearer' });
+    response.end();
+  } else if (path.startsWith('/forbidden')) {
+    response.writeHead(403);
+    response.end();
+  } else if (path.startsWith('/two-cookies')) {
+    response.writeHead(200, { 'X-Forwarded-User': 'alice@example.test', 'Set-Cookie': [RENEWED_SESSION, 'other=1; Path=/'] });
+    response.end();
+  } else if (path.startsWith('/no-claims')) {
+    // The service always sends every identity header it owns, empty when the claim is missing.
+    response.writeHead(200, { 'X-Forwarded-User': '', 'X-Forwarded-Groups': '' });
+    response.end();
+  } else {
+    response.writeHead(200, {
+      'X-Forwarded-User': 'alice@example.test',
+      'X-Forwarded-Groups': 'admins,devs',
+      'Set-Cookie': RENEWED_SESSION,
+    });
+    response.end();
+  }
+}
+
+let nginx: RunningNginx;
+let upstream: EchoUpstream;
+let auth: Server;
+let seen: SeenByAuth[] = [];
+
+beforeAll(async () => {
+  auth = createServer((request, response) => {
+    let bodyBytes = 0;
+    request.on('data', (chunk: Buffer) => {
+      bodyBytes += chunk.length;
+    });
+    request.on('end', () => {
+      seen.push({ method: request.method ?? '', url: request.url ?? '', headers: request.headers, bodyBytes });
+      answerAsService(request, response);
+    });
+  });
+  await new Promise<void>((resolve) => auth.listen(0, '127.0.0.1', resolve));
+  upstream = await startEchoUpstream();
+  nginx = await startNginx({
+    authAddress: `127.0.0.1:${(auth.address() as AddressInfo).port}`,
+    appAddress: `127.0.0.1:${upstream.port}`,
+  });
+});
+
+afterAll(async () => {
+  await nginx?.stop();
+  await upstream?.close();
+  if (auth !== undefined) {
+    auth.closeAllConnections();
+    await new Promise<void>((resolve) => auth.close(() => resolve()));
+  }
+});
+
+beforeEach(() => {
+  seen = [];
+});
+
+function send(path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${nginx.url}${path}`, { redirect: 'manual', ...init });
+}
+
+function onlyAuthRequest(): SeenByAuth {
+  expect(seen).toHaveLength(1);
+  return seen[0] as SeenByAuth;
+}
+
+async function echoed(response: Response): Promise<EchoedRequest> {
+  expect(response.headers.get('content-type')).toContain('application/json');
+  return (await response.json()) as EchoedRequest;
+}
+
+describe('the nginx snippet asks the service about each request', () => {
+  it('sends the original scheme, host with port, URI and method to /auth/app, marked as nginx', async () => {
+    await send('/hello/world?x=1&y=%2F', { headers: { Accept: 'application/json' } });
+
+    const request = onlyAuthRequest();
+    expect(request.url).toBe('/auth/app');
+    expect(request.headers['x-forwarded-proto']).toBe('http');
+    expect(request.headers['x-forwarded-host']).toBe(`127.0.0.1:${nginx.port}`);
+    expect(request.headers['x-forwarded-uri']).toBe('/hello/world?x=1&y=%2F');
+    expect(request.headers['x-forwarded-method']).toBe('GET');
+    expect(request.headers['x-forward-auth-proxy']).toBe('nginx');
+  });
+
+  it('keeps the original method in X-Forwarded-Method and never forwards the body', async () => {
+    const response = await send('/hello', {
+      method: 'POST',
+      headers: { Accept: 'application/json', 'Content-Type': 'text/plain' },
+      body: 'a request body the auth service must not receive',
+    });
+
+    const request = onlyAuthRequest();
+    expect(request.headers['x-forwarded-method']).toBe('POST');
+    expect(request.bodyBytes).toBe(0);
+    expect(request.headers['content-length']).toBeUndefined();
+    expect((await echoed(response)).method).toBe('POST');
+  });
+
+  it("overrides a client's own X-Forwarded-* and X-Forward-Auth-Proxy headers", async () => {
+    await send('/hello', {
+      headers: {
+        'X-Forwarded-Host': 'evil.example.test',
+        'X-Forwarded-Uri': '/somewhere-else',
+        'X-Forwarded-Proto': 'https',
+        'X-Forward-Auth-Proxy': 'caddy',
+      },
+    });
+
+    const request = onlyAuthRequest();
+    expect(request.headers['x-forwarded-host']).toBe(`127.0.0.1:${nginx.port}`);
+    expect(request.headers['x-forwarded-uri']).toBe('/hello');
+    expect(request.headers['x-forwarded-proto']).toBe('http');
+    expect(request.headers['x-forward-auth-proxy']).toBe('nginx');
+  });
+
+  it('passes the browser cookies to the service so it can read the session', async () => {
+    await send('/hello', { headers: { Cookie: 'app-session=abc' } });
+
+    expect(onlyAuthRequest().headers.cookie).toBe('app-session=abc');
+  });
+});
+
+describe('a 401 from the service', () => {
+  it('becomes a 302 to X-Auth-Location carrying the state cookie', async () => {
+    const response = await send('/private/page');
+
+    expect(response.status).toBe(302);
+    expect(response.headers.get('location')).toBe(PROVIDER_URL);
+    expect(response.headers.getSetCookie()).toEqual([STATE_COOKIE]);
+  });
+
+  it('stays a 401 without a Location when the service gives no X-Auth-Location', async () => {
+    const response = await send('/api/items');
+
+    expect(response.status).toBe(401);
+    expect(response.headers.get('location')).toBeNull();
+    expect(response.headers.getSetCookie()).toEqual([]);
+    expect(response.headers.get('www-authenticate')).toBe('Bearer');
+  });
+});
+
+describe('a 200 from the service', () => {
+  it('lets the request through with the identity headers the service named', async () => {
+    const response = await send('/hello', { headers: { Accept: 'application/json' } });
+
+    expect(response.status).toBe(200);
+    const { headers } = await echoed(response);
+    expect(headers['x-forwarded-user']).toBe('alice@example.test');
+    expect(headers['x-forwarded-groups']).toBe('admins,devs');
+  });
+
+  it("replaces a client's spoofed identity headers with the service's values", async () => {
+    const response = await send('/hello', {
+      headers: { Accept: 'application/json', 'X-Forwarded-User': 'mallory', 'X-Forwarded-Groups': 'root' },
+    });
+
+    const { headers } = await echoed(response);
+    expect(headers['x-forwarded-user']).toBe('alice@example.test');
+    expect(headers['x-forwarded-groups']).toBe('admins,devs');
+  });
+
+  it("drops a client's spoofed identity headers when the service sends them empty", async () => {
+    const response = await send('/no-claims', {
+      headers: { Accept: 'application/json', 'X-Forwarded-User': 'mallory', 'X-Forwarded-Groups': 'root' },
+    });
+
+    expect(response.status).toBe(200);
+    const { headers } = await echoed(response);
+    expect(headers['x-forwarded-user']).toBeUndefined();
+    expect(headers['x-forwarded-groups']).toBeUndefined();
+  });
+
+  it('passes the one renewed session cookie to the browser', async () => {
+    const response = await send('/hello');
+
+    expect(response.headers.getSetCookie()).toEqual([RENEWED_SESSION]);
+  });
+
+  it('passes only the first of several Set-Cookie (nginx 1.22), so the service puts the session first', async () => {
+    const response = await send('/two-cookies');
+
+    expect(response.status).toBe(200);
+    expect(response.headers.getSetCookie()).toEqual([RENEWED_SESSION]);
+  });
+
+  it('gives the application the Host the browser used', async () => {
+    const response = await send('/hello', { headers: { Accept: 'application/json' } });
+
+    expect((await echoed(response)).headers.host).toBe(`127.0.0.1:${nginx.port}`);
+  });
+});
+
+describe('a 403 from the service', () => {
+  it('reaches the client as a 403 and the application is not called', async () => {
+    const response = await send('/forbidden', { headers: { Accept: 'application/json' } });
+
+    expect(response.status).toBe(403);
+    expect(response.headers.get('content-type')).not.toContain('application/json');
+    expect(response.headers.get('location')).toBeNull();
+  });
+});
+
+describe('the callback and logout locations', () => {
+  it('proxy the callback straight to the service, without the nginx marker, even if the client sends one', async () => {
+    await send('/callback?code=c0de&state=s1', { headers: { 'X-Forward-Auth-Proxy': 'nginx' } });
+
+    const request = onlyAuthRequest();
+    expect(request.url).toBe('/auth/app');
+    expect(request.headers['x-forwarded-uri']).toBe('/callback?code=c0de&state=s1');
+    expect(request.headers['x-forwarded-host']).toBe(`127.0.0.1:${nginx.port}`);
+    expect(request.headers['x-forwarded-proto']).toBe('http');
+    expect(request.headers['x-forwarded-method']).toBe('GET');
+    expect(request.headers['x-forward-auth-proxy']).toBeUndefined();
+  });
+
+  it("pass every Set-Cookie of the callback's 302 to the browser", async () => {
+    const response = await send('/callback?code=c0de&state=s1');
+
+    expect(response.status).toBe(302);
+    expect(response.headers.get('location')).toBe('http://127.0.0.1/after-login');
+    expect(response.headers.getSetCookie()).toEqual(CALLBACK_COOKIES);
+  });
+
+  it('proxy logout straight to the service and pass all its cookies', async () => {
+    const response = await send('/logout');
+
+    expect(onlyAuthRequest().headers['x-forwarded-uri']).toBe('/logout');
+    expect(response.status).toBe(302);
+    expect(response.headers.get('location')).toBe('http://op.example.test/end-session');
+    expect(response.headers.getSetCookie()).toHaveLength(2);
+  });
+});

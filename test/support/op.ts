@@ -1,0 +1,115 @@
+/**
+ * The identity provider side of integration tests: a real oidc-provider (deploy/demo/dev-provider.ts)
+ * and a user signing in at it over plain HTTP, the way a browser does.
+ */
+import { request, type Dispatcher } from 'undici';
+import {
+  DEV_USERS,
+  startDevProvider,
+  type DevClient,
+  type DevProvider,
+  type DevProviderOptions,
+} from '../../deploy/demo/dev-provider.js';
+import { createCookieJar, type CookieJar } from './cookie-jar.js';
+
+export { DEV_USERS, type DevClient, type DevProvider };
+
+/** The application host the forward-auth tests pretend to protect (never resolved: requests go through the harness). */
+export const TEST_APP_ORIGIN = 'http://app.example.test';
+export const TEST_CLIENT_ID = 'forward-auth';
+export const TEST_CLIENT_SECRET = 'test-client-secret-0123456789abcdef';
+
+export const TEST_CLIENT: DevClient = Object.freeze({
+  client_id: TEST_CLIENT_ID,
+  client_secret: TEST_CLIENT_SECRET,
+  redirect_uris: [`${TEST_APP_ORIGIN}/callback`],
+  post_logout_redirect_uris: [`${TEST_APP_ORIGIN}/`, `${TEST_APP_ORIGIN}/logged-out`],
+});
+
+export type TestProviderOptions = Partial<DevProviderOptions>;
+
+/** A provider on 127.0.0.1:0 with TEST_CLIENT unless `clients` says otherwise; errors go to stderr. */
+export function startTestProvider(options: TestProviderOptions = {}): Promise<DevProvider> {
+  return startDevProvider({ host: '127.0.0.1', port: 0, clients: [TEST_CLIENT], ...options });
+}
+
+export interface CompleteLoginOptions {
+  /** A DEV_USERS key (or of the provider's `users`). Default alice. */
+  readonly user?: string;
+  /** Default: the user name, as the dev provider expects. */
+  readonly password?: string;
+  /** The provider's cookies (its session); pass the same jar to sign in again without the form. */
+  readonly jar?: CookieJar;
+  /** Press "Cancel" on the login page: the provider answers the client with error=access_denied. */
+  readonly deny?: boolean;
+  /** For a provider on HTTPS with a private CA. */
+  readonly dispatcher?: Dispatcher;
+  readonly headers?: Record<string, string>;
+}
+
+export class LoginFlowError extends Error {
+  override readonly name = 'LoginFlowError';
+}
+
+const MAX_HOPS = 20;
+
+/**
+ * Starts at the authorization URL our service redirected the browser to, follows the provider's
+ * redirects, fills its login form (consent is automatic in the dev provider), and returns the URL
+ * the provider finally sends the browser to, i.e. our callback with code, state and iss (or error).
+ * Any redirect leaving the provider's origin ends the walk.
+ */
+export async function completeLogin(authorizationUrl: string, options: CompleteLoginOptions = {}): Promise<string> {
+  const jar = options.jar ?? createCookieJar();
+  const user = options.user ?? 'alice';
+  const password = options.password ?? user;
+  const providerOrigin = new URL(authorizationUrl).origin;
+  let url = authorizationUrl;
+  let method: 'GET' | 'POST' = 'GET';
+  let body: string | undefined;
+  let submitted = false;
+
+  for (let hop = 0; hop < MAX_HOPS; hop += 1) {
+    const cookie = jar.cookieHeader(url);
+    const response = await request(url, {
+      method,
+      headers: {
+        accept: 'text/html',
+        ...options.headers,
+        ...(cookie === undefined ? {} : { cookie }),
+        ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
+      },
+      body,
+      ...(options.dispatcher === undefined ? {} : { dispatcher: options.dispatcher }),
+    });
+    const setCookie = response.headers['set-cookie'];
+    jar.setCookies(setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie], url);
+    const text = await response.body.text();
+    method = 'GET';
+    body = undefined;
+
+    if (response.statusCode >= 300 && response.statusCode < 400) {
+      const location = response.headers.location;
+      if (typeof location !== 'string') throw new LoginFlowError(`provider answered ${response.statusCode} without Location at ${url}`);
+      const next = new URL(location, url);
+      if (next.origin !== providerOrigin) return next.href;
+      url = next.href;
+      continue;
+    }
+    if (response.statusCode === 200 && /<form[^>]*action="([^"]*\/login)"/.test(text)) {
+      const action = /<form[^>]*action="([^"]*\/login)"/.exec(text)?.[1] ?? '';
+      if (options.deny === true) {
+        url = new URL(action.replace(/\/login$/, '/abort').replace(/&#38;/g, '&'), url).href;
+        continue;
+      }
+      if (submitted) throw new LoginFlowError(`the provider refused the login of "${user}"`);
+      submitted = true;
+      url = new URL(action.replace(/&#38;/g, '&'), url).href;
+      method = 'POST';
+      body = new URLSearchParams({ login: user, password }).toString();
+      continue;
+    }
+    throw new LoginFlowError(`unexpected provider answer ${response.statusCode} at ${new URL(url).pathname}: ${text.slice(0, 300)}`);
+  }
+  throw new LoginFlowError(`more than ${MAX_HOPS} redirects at the provider`);
+}
