@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import { proxyKindOf } from '../forward/answer.js';
@@ -66,10 +66,10 @@ export function buildApp(config: Config, deps: AppDeps): App {
 
   const fastify = Fastify({
     loggerInstance: log,
-    disableRequestLogging: true,
+    // One access line per forward-auth request is written by the route itself.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
-    // Our own limit on the Cookie header and friends is enforced where they are parsed.
-    maxParamLength: 200,
+    routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
   });
   // The subrequest's body (if a proxy forwards one) is not ours to interpret here.

@@ -13,7 +13,7 @@ export interface RecordedRequest {
   readonly body: string;
 }
 
-export type ScriptedHandler = (req: RecordedRequest, res: ServerResponse, index: number) => void | Promise<void>;
+export type ScriptedHandler = (req: RecordedRequest, res: ServerResponse, index: number) => unknown;
 
 export interface ScriptedServer {
   /** http://127.0.0.1:PORT */

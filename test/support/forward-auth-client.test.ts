@@ -1,0 +1,218 @@
+import * as client from 'openid-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createProviderClient } from '../../src/oidc/discovery.js';
+import { createProviderFetch } from '../../src/oidc/http.js';
+import { createCookieJar } from './cookie-jar.js';
+import { browserLogin, forwardAuth } from './forward-auth-client.js';
+import { createTestLogger } from './log.js';
+import { makeMiddlewareConfig } from './middleware-config.js';
+import { TEST_APP_ORIGIN, startTestProvider } from './op.js';
+import { startScriptedServer, type RecordedRequest, type ScriptedHandler, type ScriptedServer } from './scripted-server.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+async function authServer(handler: ScriptedHandler): Promise<ScriptedServer> {
+  const server = await startScriptedServer(handler);
+  cleanups.push(() => server.stop());
+  return server;
+}
+
+function only(server: ScriptedServer): RecordedRequest {
+  expect(server.requests).toHaveLength(1);
+  const [request] = server.requests;
+  if (request === undefined) throw new Error('no request');
+  return request;
+}
+
+describe('forwardAuth (Traefik ForwardAuth rules)', () => {
+  it('sends a GET to the auth address with the original headers and X-Forwarded-* of the original request', async () => {
+    const server = await authServer((_req, res) => res.writeHead(200).end());
+    const jar = createCookieJar();
+    jar.setCookie('s=1; Path=/', `${TEST_APP_ORIGIN}/`);
+    await forwardAuth(
+      `${server.url}/auth/app`,
+      { method: 'POST', url: `${TEST_APP_ORIGIN}/private/page?q=1`, headers: { Accept: 'text/html', 'X-Custom': 'kept' }, remoteAddress: '203.0.113.9' },
+      jar,
+    );
+    const request = only(server);
+    expect(request.method).toBe('GET');
+    expect(request.url).toBe('/auth/app');
+    expect(request.body).toBe('');
+    expect(request.headers).toMatchObject({
+      accept: 'text/html',
+      'x-custom': 'kept',
+      cookie: 's=1',
+      'x-forwarded-method': 'POST',
+      'x-forwarded-proto': 'http',
+      'x-forwarded-host': 'app.example.test',
+      'x-forwarded-uri': '/private/page?q=1',
+      'x-forwarded-for': '203.0.113.9',
+      'x-forwarded-port': '80',
+    });
+  });
+
+  it('drops hop-by-hop headers and X-Forwarded-* the client made up', async () => {
+    const server = await authServer((_req, res) => res.writeHead(200).end());
+    await forwardAuth(
+      `${server.url}/auth/app`,
+      {
+        url: `${TEST_APP_ORIGIN}/`,
+        headers: { Connection: 'keep-alive, X-Secret-Hop', 'X-Secret-Hop': 'x', 'Proxy-Authorization': 'Basic x', 'X-Forwarded-Host': 'evil.test', 'X-Forwarded-Uri': '/public' },
+      },
+      createCookieJar(),
+    );
+    const { headers } = only(server);
+    expect(headers['x-secret-hop']).toBeUndefined();
+    expect(headers['proxy-authorization']).toBeUndefined();
+    expect(headers['x-forwarded-host']).toBe('app.example.test');
+    expect(headers['x-forwarded-uri']).toBe('/');
+  });
+
+  it('never follows a redirect and resolves a relative Location against the auth address', async () => {
+    const server = await authServer((_req, res) => res.writeHead(302, { location: '/callback' }).end());
+    const result = await forwardAuth(`${server.url}/auth/app`, { url: `${TEST_APP_ORIGIN}/` }, createCookieJar());
+    expect(result.status).toBe(302);
+    expect(result.location).toBe(`${server.url}/callback`);
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('keeps a relative Location with preserveLocationHeader', async () => {
+    const server = await authServer((_req, res) => res.writeHead(302, { location: '/callback' }).end());
+    const result = await forwardAuth(`${server.url}/auth/app`, { url: `${TEST_APP_ORIGIN}/` }, createCookieJar(), { preserveLocationHeader: true });
+    expect(result.location).toBe('/callback');
+  });
+
+  it('lets every cookie of a non-2xx answer reach the browser, for the original URL', async () => {
+    const server = await authServer((_req, res) => {
+      res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; Path=/']);
+      res.writeHead(401).end('no');
+    });
+    const jar = createCookieJar();
+    const result = await forwardAuth(`${server.url}/auth/app`, { url: `${TEST_APP_ORIGIN}/x` }, jar);
+    expect(result.setCookies).toHaveLength(2);
+    expect(result.body).toBe('no');
+    expect(jar.cookieHeader(`${TEST_APP_ORIGIN}/`)).toBe('a=1; b=2');
+  });
+
+  it('lets 2xx cookies reach the browser only when listed in addAuthCookiesToResponse', async () => {
+    const server = await authServer((_req, res) => {
+      res.setHeader('set-cookie', ['listed=1; Path=/', 'other=2; Path=/']);
+      res.writeHead(200).end();
+    });
+    const jar = createCookieJar();
+    const result = await forwardAuth(`${server.url}/auth/app`, { url: `${TEST_APP_ORIGIN}/` }, jar, { addAuthCookiesToResponse: ['listed'] });
+    expect(result.authSetCookies).toHaveLength(2);
+    expect(jar.cookieHeader(`${TEST_APP_ORIGIN}/`)).toBe('listed=1');
+  });
+
+  it('drops every 2xx cookie as Traefik v2.11 does', async () => {
+    const server = await authServer((_req, res) => {
+      res.setHeader('set-cookie', ['listed=1; Path=/']);
+      res.writeHead(200).end();
+    });
+    const jar = createCookieJar();
+    await forwardAuth(`${server.url}/auth/app`, { url: `${TEST_APP_ORIGIN}/` }, jar, { addAuthCookiesToResponse: ['listed'], version: 'v2.11' });
+    expect(jar.all()).toEqual([]);
+  });
+
+  it('replaces the client copy of each authResponseHeaders name, even when the auth answer lacks it', async () => {
+    const server = await authServer((_req, res) => res.writeHead(200, { 'x-user': 'alice', 'x-unlisted': 'no' }).end());
+    const result = await forwardAuth(
+      `${server.url}/auth/app`,
+      { url: `${TEST_APP_ORIGIN}/`, headers: { 'X-User': 'mallory', 'X-Groups': 'admin' } },
+      createCookieJar(),
+      { authResponseHeaders: ['X-User', 'X-Groups'] },
+    );
+    expect(result.forwardedHeaders).toEqual({ 'x-user': 'alice' });
+    expect(result.upstreamHeaders['x-user']).toBe('alice');
+    expect(result.upstreamHeaders['x-groups']).toBeUndefined();
+    expect(result.upstreamHeaders['x-unlisted']).toBeUndefined();
+  });
+
+  it('applies authResponseHeadersRegex to the canonical header names', async () => {
+    const server = await authServer((_req, res) => res.writeHead(200, { 'x-auth-user': 'alice' }).end());
+    const result = await forwardAuth(
+      `${server.url}/auth/app`,
+      { url: `${TEST_APP_ORIGIN}/`, headers: { 'X-Auth-Role': 'forged' } },
+      createCookieJar(),
+      { authResponseHeadersRegex: '^X-Auth-' },
+    );
+    expect(result.forwardedHeaders).toEqual({ 'x-auth-user': 'alice' });
+    expect(result.upstreamHeaders['x-auth-role']).toBeUndefined();
+  });
+});
+
+describe('browserLogin', () => {
+  /**
+   * A toy forward-auth service (cookie = user, no crypto) standing in for ours, so the harness is
+   * proven against the real provider before the real service exists.
+   */
+  async function startToyService(): Promise<{ authAddress: string }> {
+    const op = await startTestProvider();
+    cleanups.push(() => op.stop());
+    const middleware = makeMiddlewareConfig({ issuer: op.issuer });
+    const { log } = createTestLogger();
+    const fetch = createProviderFetch(middleware.clientConfig, log);
+    const providerClient = createProviderClient(middleware, { fetch, log });
+    cleanups.push(() => fetch.close());
+    cleanups.push(() => providerClient.stop());
+    await providerClient.ready();
+    const config = providerClient.current();
+    if (config === undefined) throw new Error('not discovered');
+
+    const server = await authServer(async (req, res) => {
+      const h = (name: string): string => String(req.headers[name] ?? '');
+      const original = new URL(`${h('x-forwarded-proto')}://${h('x-forwarded-host')}${h('x-forwarded-uri')}`);
+      const cookies = new Map(h('cookie').split(/;\s*/).filter(Boolean).map((c) => c.split('=') as [string, string]));
+      if (original.pathname === '/callback') {
+        const saved = JSON.parse(Buffer.from(cookies.get('toy-state') ?? '', 'base64url').toString()) as { state: string; nonce: string; back: string };
+        const tokens = await client.authorizationCodeGrant(config, original, { expectedState: saved.state, expectedNonce: saved.nonce });
+        res.setHeader('set-cookie', [`toy-session=${tokens.claims()?.sub ?? ''}; Path=/; HttpOnly`, 'toy-state=; Path=/; Max-Age=0']);
+        res.writeHead(302, { location: saved.back }).end();
+        return;
+      }
+      const user = cookies.get('toy-session');
+      if (user !== undefined) {
+        res.setHeader('set-cookie', ['toy-renewed=1; Path=/']);
+        res.writeHead(200, { 'x-user': user }).end();
+        return;
+      }
+      const state = client.randomState();
+      const nonce = client.randomNonce();
+      const location = client.buildAuthorizationUrl(config, { redirect_uri: `${original.origin}/callback`, scope: 'openid', state, nonce });
+      const saved = Buffer.from(JSON.stringify({ state, nonce, back: original.href })).toString('base64url');
+      res.setHeader('set-cookie', `toy-state=${saved}; Path=/; HttpOnly`);
+      res.writeHead(302, { location: location.href }).end();
+    });
+    return { authAddress: `${server.url}/auth/toy` };
+  }
+
+  it('walks a browser from the protected URL through the provider and back, signed in', async () => {
+    const { authAddress } = await startToyService();
+    const result = await browserLogin({
+      authAddress,
+      url: `${TEST_APP_ORIGIN}/private?x=1`,
+      user: 'bob',
+      authResponseHeaders: ['X-User'],
+      addAuthCookiesToResponse: ['toy-renewed'],
+    });
+    expect(new URL(result.authorizationUrl).pathname).toBe('/auth');
+    expect(new URL(result.callbackUrl).pathname).toBe('/callback');
+    expect(result.callback.location).toBe(`${TEST_APP_ORIGIN}/private?x=1`);
+    expect(result.final.status).toBe(200);
+    expect(result.final.forwardedHeaders).toEqual({ 'x-user': 'bob' });
+    expect(result.jar.get('toy-state')).toBeUndefined();
+    expect(result.jar.get('toy-renewed')?.value).toBe('1');
+    expect(result.jar.get('toy-session')?.value).toBe('bob');
+  });
+
+  it('signs in again without the login form when the provider session is still there', async () => {
+    const { authAddress } = await startToyService();
+    const first = await browserLogin({ authAddress, url: `${TEST_APP_ORIGIN}/a`, user: 'alice' });
+    const second = await browserLogin({ authAddress, url: `${TEST_APP_ORIGIN}/b`, providerJar: first.providerJar, login: { password: 'wrong' } });
+    expect(second.final.status).toBe(200);
+  });
+});

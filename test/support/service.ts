@@ -1,0 +1,75 @@
+/**
+ * Our service, built from a typed config and listening on 127.0.0.1:0, with a clock the test moves.
+ * Stopped by the test that started it.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Config, MiddlewareConfig } from '../../src/config/types.js';
+import { buildApp, type App } from '../../src/server/app.js';
+import { createTestLogger, type TestLogger } from './log.js';
+import { makeMiddlewareConfig, type MiddlewareOverrides } from './middleware-config.js';
+
+export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
+
+export interface TestService {
+  readonly app: App;
+  readonly origin: string;
+  readonly logger: TestLogger;
+  readonly config: Config;
+  /** http://127.0.0.1:PORT/auth/NAME */
+  authAddress(name?: string): string;
+  /** Moves the service's clock (not the provider's) forward. */
+  advance(seconds: number): void;
+  now(): number;
+  stop(): Promise<void>;
+}
+
+export interface TestServiceOptions {
+  readonly middlewares: readonly MiddlewareOverrides[];
+  readonly secrets?: readonly string[];
+  readonly trustedProxies?: readonly string[];
+  /** Wait until every middleware's provider is discovered (default true). */
+  readonly awaitProviders?: boolean;
+}
+
+export async function startService(options: TestServiceOptions): Promise<TestService> {
+  const middlewares: Record<string, MiddlewareConfig> = Object.create(null);
+  for (const overrides of options.middlewares) {
+    const middleware = makeMiddlewareConfig(overrides);
+    middlewares[middleware.name] = middleware;
+  }
+  const config: Config = {
+    server: {
+      listen: { host: '127.0.0.1', port: 0 },
+      secrets: options.secrets ?? [TEST_SECRET],
+      trustedProxies: options.trustedProxies ?? ['127.0.0.1/32'],
+      logLevel: 'debug',
+    },
+    middlewares,
+    warnings: [],
+  };
+  const logger = createTestLogger('debug');
+  let offset = 0;
+  const now = (): number => Math.floor(Date.now() / 1000) + offset;
+  const app = buildApp(config, { log: logger.log, now });
+  await app.fastify.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.fastify.server.address() as AddressInfo;
+  if (options.awaitProviders !== false) {
+    await Promise.all([...app.middlewares.values()].map((runtime) => runtime.provider.ready()));
+  }
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    app,
+    origin,
+    logger,
+    config,
+    authAddress: (name = options.middlewares[0]?.name ?? 'test') => `${origin}/auth/${name}`,
+    advance: (seconds) => {
+      offset += seconds;
+    },
+    now,
+    stop: async () => {
+      await app.fastify.close();
+      await app.stop();
+    },
+  };
+}
