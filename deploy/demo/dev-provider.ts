@@ -39,7 +39,7 @@ export const DEV_USERS: Readonly<Record<string, DevUser>> = Object.freeze({
   alice: {
     password: 'alice',
     claims: {
-      email: 'alice@example.test',
+      email: 'alice@example.com',
       email_verified: true,
       name: 'Alice Admin',
       preferred_username: 'alice',
@@ -49,7 +49,7 @@ export const DEV_USERS: Readonly<Record<string, DevUser>> = Object.freeze({
   bob: {
     password: 'bob',
     claims: {
-      email: 'bob@example.test',
+      email: 'bob@example.com',
       email_verified: true,
       name: 'Bob Builder',
       preferred_username: 'bob',

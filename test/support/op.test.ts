@@ -51,7 +51,7 @@ describe('the dev provider and completeLogin', () => {
     expect(claims?.sub).toBe('alice');
     expect(claims?.aud).toBe(TEST_CLIENT_ID);
     expect(claims?.groups).toEqual(['admin', 'dev']);
-    expect(claims?.email).toBe('alice@example.test');
+    expect(claims?.email).toBe('alice@example.com');
     expect(tokens.refresh_token).toBeTruthy();
   });
 
