@@ -91,6 +91,8 @@ export interface DevProviderOptions {
   readonly claimsByScope?: Readonly<Record<string, readonly string[]>>;
   /** Provider-side failures; default prints them to stderr. */
   readonly onServerError?: (error: unknown) => void;
+  /** RP-initiated logout (an end_session_endpoint in discovery). Default true. */
+  readonly rpInitiatedLogout?: boolean;
 }
 
 export interface DevProvider {
@@ -295,7 +297,7 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
     },
     features: {
       devInteractions: { enabled: false },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: { enabled: options.rpInitiatedLogout ?? true },
       backchannelLogout: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
