@@ -43,7 +43,7 @@ export async function handleForwardAuth(rt: MiddlewareRuntime, request: ForwardA
 }
 
 function isAt(option: ParsedUrlOption, original: OriginalRequest): boolean {
-  return matchesUrlOption(resolveParsedUrlOption(option, original.url), original.url, original.rawPath);
+  return matchesUrlOption(option, original.url, original.rawPath);
 }
 
 async function loadSession(

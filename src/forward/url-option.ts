@@ -5,9 +5,9 @@
  * Parsed once at start; resolving per request is one URL construction.
  */
 export type ParsedUrlOption =
-  | { readonly kind: 'path'; readonly path: string }
-  | { readonly kind: 'host-path'; readonly host: string; readonly path: string }
-  | { readonly kind: 'absolute'; readonly href: string };
+  | { readonly kind: 'path'; readonly path: string; readonly pathname: string }
+  | { readonly kind: 'host-path'; readonly host: string; readonly path: string; readonly pathname: string }
+  | { readonly kind: 'absolute'; readonly href: string; readonly host: string; readonly pathname: string };
 
 const SCHEME = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
 
@@ -20,13 +20,13 @@ export function parseUrlOption(option: string): ParsedUrlOption {
     if (protocol !== 'http' && protocol !== 'https') throw new TypeError(`only http and https URL options are supported: ${option}`);
     const url = new URL(option);
     if (url.username !== '' || url.password !== '') throw new TypeError(`URL option must not carry credentials: ${option}`);
-    return { kind: 'absolute', href: url.href };
+    return { kind: 'absolute', href: url.href, host: url.host, pathname: url.pathname };
   }
   if (option.startsWith('//')) throw new TypeError(`URL option must be a path, host/path or absolute URL: ${option}`);
   if (option.startsWith('/')) {
     // Parsing against a placeholder origin normalises the path the way browsers will send it.
     const url = new URL(option, 'http://placeholder.invalid');
-    return { kind: 'path', path: url.pathname + url.search };
+    return { kind: 'path', path: url.pathname + url.search, pathname: url.pathname };
   }
   const slash = option.indexOf('/');
   const hostPart = slash < 0 ? option : option.slice(0, slash);
@@ -40,7 +40,7 @@ export function parseUrlOption(option: string): ParsedUrlOption {
   } catch {
     throw new TypeError(`URL option has an invalid host: ${option}`);
   }
-  return { kind: 'host-path', host: hostPart.toLowerCase(), path: url.pathname + url.search };
+  return { kind: 'host-path', host: url.host, path: url.pathname + url.search, pathname: url.pathname };
 }
 
 /** The option as an absolute URL for a request whose (reconstructed) URL is `original`. */
@@ -64,6 +64,8 @@ export function resolveUrlOption(option: string, original: URL): URL {
  * exactly on the raw path the client sent (no decoding, no dot-segment removal), so "/x/../cb" or
  * "/%63b" never reach the callback handler. Scheme and query are ignored: TLS may end before us.
  */
-export function matchesUrlOption(resolved: URL, original: URL, rawPath: string): boolean {
-  return resolved.host === original.host && resolved.pathname === rawPath;
+export function matchesUrlOption(parsed: ParsedUrlOption, original: URL, rawPath: string): boolean {
+  // Compared without building a URL: this runs on every forward-auth request.
+  if (parsed.pathname !== rawPath) return false;
+  return parsed.kind === 'path' || parsed.host === original.host;
 }
