@@ -3,17 +3,36 @@
 # echoes the headers it receives, and real nginx in front, using the shipped nginx snippet.
 # Everything lives in .demo/ (gitignored) and stops on Ctrl-C. No root needed once the
 # packages are installed (install-deps uses sudo for that when you are not root).
+#
+# Environment (all optional):
+#   OFA_DEMO_DIR            where config, logs and nginx files go (default .demo in the checkout)
+#   OFA_DEMO_NGINX_PORT     nginx port (default 8080)         \
+#   OFA_DEMO_PROVIDER_PORT  dev provider port (default 9090)   | a taken port is replaced by a
+#   OFA_DEMO_AUTH_PORT      service port (default 4181)        | free one; 0 always picks a free one
+#   OFA_DEMO_APP_PORT       echo application port (default 3000) /
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo_root"
-demo="$repo_root/.demo"
+demo="${OFA_DEMO_DIR:-$repo_root/.demo}"
+case "$demo" in /*) ;; *) demo="$repo_root/$demo" ;; esac
 
 say() { printf 'demo: %s\n' "$*" >&2; }
 
+# dist/ is current when no source or build setting changed since dist/cli.js was written
+# (tsc rewrites every output file on each build).
+build_is_current() {
+  [ -f dist/cli.js ] || return 1
+  [ -z "$(find src package.json package-lock.json tsconfig.json tsconfig.build.json -newer dist/cli.js -print -quit 2>/dev/null)" ]
+}
+
 bash deploy/install-deps.sh
-say "building"
-npm run --silent build
+if build_is_current; then
+  say "dist/ is up to date with src/"
+else
+  say "building"
+  npm run --silent build
+fi
 
 # Prints $1 when nothing listens there, else a free port the kernel picks.
 pick_port() {
@@ -35,13 +54,14 @@ nginx_bin="$(command -v nginx || true)"
 [ -n "$nginx_bin" ] || nginx_bin=/usr/sbin/nginx
 [ -x "$nginx_bin" ] || { say "nginx not found; run bash deploy/install-deps.sh"; exit 1; }
 
-nginx_port="$(pick_port 8080)"
-provider_port="$(pick_port 9090)"
-auth_port="$(pick_port 4181)"
-app_port="$(pick_port 3000)"
+nginx_port="$(pick_port "${OFA_DEMO_NGINX_PORT:-8080}")"
+provider_port="$(pick_port "${OFA_DEMO_PROVIDER_PORT:-9090}")"
+auth_port="$(pick_port "${OFA_DEMO_AUTH_PORT:-4181}")"
+app_port="$(pick_port "${OFA_DEMO_APP_PORT:-3000}")"
 site="http://127.0.0.1:${nginx_port}"
 
-rm -rf "$demo"
+# Only what this script writes is removed: OFA_DEMO_DIR may name a directory that holds more.
+rm -rf "$demo/logs" "$demo/nginx" "$demo/config.yaml" "$demo/client-secret"
 mkdir -p "$demo/logs" "$demo/nginx"
 chmod 700 "$demo"
 
@@ -149,6 +169,7 @@ users="$(node --import tsx -e '
   }
 ' 2>/dev/null || printf '  alice / alice\n  bob / bob\n')"
 
+demo_shown="${demo#"$repo_root"/}"
 cat <<EOF
 
   oidc-forward-auth demo is running.
@@ -158,7 +179,7 @@ ${users}
 
   ${site}/logout signs you out.
   Dev provider: http://127.0.0.1:${provider_port}   service: http://127.0.0.1:${auth_port}/healthz
-  Config: .demo/config.yaml   Logs: .demo/logs/   Press Ctrl-C to stop.
+  Config: ${demo_shown}/config.yaml   Logs: ${demo_shown}/logs/   Press Ctrl-C to stop.
 
 EOF
 

@@ -41,11 +41,22 @@ export type Answer =
       readonly retryAfterSeconds: number;
     };
 
-/** Which proxy sent the subrequest; our nginx and Caddy snippets say so in `X-Forward-Auth-Proxy`. */
-export type ProxyKind = 'traefik' | 'nginx' | 'caddy';
+/**
+ * Which proxy sent the subrequest; our nginx and Caddy snippets say so in `X-Forward-Auth-Proxy`
+ * (Traefik v2.11, which drops every cookie of a 2xx, says `traefik-v2` through a headers middleware).
+ * A client forging it changes only the shape of an answer, never who gets in.
+ */
+export type ProxyKind = 'traefik' | 'traefik-v2' | 'nginx' | 'caddy';
+
+const PROXY_KINDS: ReadonlySet<string> = new Set(['traefik', 'traefik-v2', 'nginx', 'caddy']);
 
 export function proxyKindOf(headerValue: string | string[] | undefined, trustedPeer: boolean): ProxyKind {
   if (!trustedPeer || typeof headerValue !== 'string') return 'traefik';
   const value = headerValue.trim().toLowerCase();
-  return value === 'nginx' || value === 'caddy' ? value : 'traefik';
+  return PROXY_KINDS.has(value) ? (value as ProxyKind) : 'traefik';
+}
+
+/** Proxies that pass no Set-Cookie of a 2xx: a renewal must ride a 302 to reach the browser. */
+export function dropsCookiesOnSuccess(proxy: ProxyKind): boolean {
+  return proxy === 'caddy' || proxy === 'traefik-v2';
 }

@@ -7,7 +7,7 @@ import { exchangeAuthorizationCode, refreshTokens, safeOAuthWord, type ProviderC
 import { createCsrfToken, isSafeMethod, verifyCsrfToken } from '../session/csrf.js';
 import { newSessionId, pruneClaims, type Session } from '../session/session.js';
 import { findLoginFlow, flowCookieName, flowCookiesToClear, listFlowCookies, sealLoginFlow } from '../session/state-cookie.js';
-import type { Answer, ProxyKind } from './answer.js';
+import { dropsCookiesOnSuccess, type Answer, type ProxyKind } from './answer.js';
 import { clearCookie, cookieValues, parseCookieHeader, serializeCookie, type CookieJar } from './cookies.js';
 import { headerValueFromClaim } from './forwarded-headers.js';
 import { isTopLevelNavigation } from './navigation.js';
@@ -84,7 +84,7 @@ async function handleAuthenticated(
   if (rt.config.csrf !== undefined && !isSafeMethod(request.original.method)) {
     const token = headerValue(request.headers, rt.config.csrf.headerName);
     if (!verifyCsrfToken(rt.csrfKeys, session.id, token)) {
-      return { kind: 'deny', status: 403, reason: 'missing or invalid CSRF token', cookies: [] };
+      return { kind: 'deny', status: 403, reason: 'missing or invalid CSRF token', cookies: await refreshedCookies(rt, session, loaded, cookieValue) };
     }
   }
 
@@ -93,7 +93,7 @@ async function handleAuthenticated(
     if (rt.log.isLevelEnabled('debug')) {
       rt.log.debug({ middleware: rt.config.name, explanation: rt.claims.explain(sources) }, 'claims expression denied the request');
     }
-    return { kind: 'deny', status: 403, reason: 'the claims expression does not allow this user', cookies: [] };
+    return { kind: 'deny', status: 403, reason: 'the claims expression does not allow this user', cookies: await refreshedCookies(rt, session, loaded, cookieValue) };
   }
 
   const lifetime = rt.config.session.expiry;
@@ -103,6 +103,11 @@ async function handleAuthenticated(
   }
   const renewed = session !== loaded || stale;
   const cookies = renewed ? await sessionCookies(rt, session, cookieValue) : [];
+  // Where a 2xx cannot carry the cookie, a page load gets it on a 302 back to the same URL; a
+  // background request goes on with the still-valid session and no renewal.
+  if (renewed && dropsCookiesOnSuccess(request.proxy) && isTopLevelNavigation(request.original.method, request.headers)) {
+    return { kind: 'redirect', purpose: 'renew', location: request.original.url.href, cookies };
+  }
 
   const headers: Record<string, string> = {};
   for (const header of rt.forwardHeaders) {
@@ -303,6 +308,14 @@ async function sessionCookies(rt: MiddlewareRuntime, session: Session, savedValu
     );
   }
   return cookies;
+}
+
+/**
+ * A refresh that ran before a 403 may have rotated the refresh token: the browser must still get
+ * the new session, or its next request (on another replica) spends the old token and is signed out.
+ */
+async function refreshedCookies(rt: MiddlewareRuntime, session: Session, loaded: Session, savedValue: string | undefined): Promise<string[]> {
+  return session === loaded ? [] : sessionCookies(rt, session, savedValue);
 }
 
 function endSessionCookies(rt: MiddlewareRuntime): string[] {

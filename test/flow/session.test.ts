@@ -121,6 +121,24 @@ describe('an authenticated session', () => {
     }
   });
 
+  it('renews through a proxy that drops 2xx cookies (Caddy) with a 302 back to the same page, and not on background requests', async () => {
+    const jar = await login('test');
+    service.advance(150);
+    try {
+      const api = await forwardAuth(service.authAddress(), { url: `${APP}/api`, headers: { ...apiHeaders(), 'x-forward-auth-proxy': 'caddy' } }, jar);
+      expect(api.status).toBe(200);
+      const page = await forwardAuth(service.authAddress(), { url: `${APP}/page?a=1`, headers: { ...NAVIGATION_HEADERS, 'x-forward-auth-proxy': 'caddy' } }, jar);
+      expect(page.status).toBe(302);
+      expect(page.location).toBe(`${APP}/page?a=1`);
+      expect(page.setCookies.some((c) => c.startsWith('test-session=') && c.includes('Max-Age=1000'))).toBe(true);
+      // With the renewed cookie the page loads: no second hop.
+      const again = await forwardAuth(service.authAddress(), { url: `${APP}/page?a=1`, headers: { ...NAVIGATION_HEADERS, 'x-forward-auth-proxy': 'caddy' } }, jar);
+      expect(again.status).toBe(200);
+    } finally {
+      service.advance(-150);
+    }
+  });
+
   it('does not slide when session.sliding is false', async () => {
     const jar = await login('fixed');
     // Past a tenth of the 200 s lifetime, before the access token needs a refresh.

@@ -1,0 +1,86 @@
+/**
+ * A browser reduced to what the login through a real proxy needs: undici requests with manual
+ * redirects, a cookie jar, and the headers of a top-level navigation. Shared by the nginx login
+ * test and the demo test, which both drive real nginx in front of the real service.
+ */
+import { request, type Dispatcher } from 'undici';
+import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';
+import { NAVIGATION_HEADERS } from '../support/forward-auth-client.js';
+import { completeLogin } from '../support/op.js';
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly location: string | undefined;
+  /** Every Set-Cookie of the answer (all of them were applied to the jar). */
+  readonly setCookies: readonly string[];
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: string;
+}
+
+export interface HttpBrowser {
+  readonly jar: CookieJar;
+  /** One request, cookies from and into the jar, redirects not followed. */
+  send(url: string, init?: { readonly method?: string; readonly headers?: Readonly<Record<string, string>> }): Promise<HttpAnswer>;
+  /** A top-level page load (Sec-Fetch-Mode: navigate, Accept: text/html). */
+  navigate(url: string, headers?: Readonly<Record<string, string>>): Promise<HttpAnswer>;
+}
+
+export function createHttpBrowser(): HttpBrowser {
+  const jar = createCookieJar();
+  async function send(
+    url: string,
+    init: { readonly method?: string; readonly headers?: Readonly<Record<string, string>> } = {},
+  ): Promise<HttpAnswer> {
+    const cookie = jar.cookieHeader(url);
+    const response = await request(url, {
+      method: (init.method ?? 'GET') as Dispatcher.HttpMethod,
+      headers: { ...init.headers, ...(cookie === undefined ? {} : { cookie }) },
+      maxRedirections: 0,
+    });
+    const body = await response.body.text();
+    const raw = response.headers['set-cookie'];
+    const setCookies = raw === undefined ? [] : Array.isArray(raw) ? raw : [raw];
+    jar.setCookies(setCookies, url);
+    const location = response.headers.location;
+    return {
+      status: response.statusCode,
+      location: typeof location === 'string' ? new URL(location, url).href : undefined,
+      setCookies,
+      headers: response.headers,
+      body,
+    };
+  }
+  return {
+    jar,
+    send,
+    navigate: (url, headers = {}) => send(url, { headers: { ...NAVIGATION_HEADERS, ...headers } }),
+  };
+}
+
+export interface ProxiedLogin {
+  readonly browser: HttpBrowser;
+  /** nginx's answer to the first page load: the 302 to the provider. */
+  readonly start: HttpAnswer;
+  /** Where the provider sent the browser back: our /callback with code and state. */
+  readonly callbackUrl: string;
+  /** nginx's answer to the callback: the 302 back to the page, with the session cookie. */
+  readonly callback: HttpAnswer;
+}
+
+export class ProxiedLoginError extends Error {
+  override readonly name = 'ProxiedLoginError';
+}
+
+/** Opens `pageUrl` through the proxy, signs in at the provider as `user`, and follows the callback. */
+export async function loginThroughProxy(pageUrl: string, user = 'alice', browser = createHttpBrowser()): Promise<ProxiedLogin> {
+  const start = await browser.navigate(pageUrl);
+  if (start.status !== 302 || start.location === undefined) {
+    throw new ProxiedLoginError(`expected a 302 to the provider for ${pageUrl}, got ${start.status}: ${start.body.slice(0, 200)}`);
+  }
+  const callbackUrl = await completeLogin(start.location, { user });
+  const callback = await browser.navigate(callbackUrl);
+  if (callback.status !== 302 || callback.location === undefined) {
+    throw new ProxiedLoginError(`expected the callback to redirect back, got ${callback.status}: ${callback.body.slice(0, 200)}`);
+  }
+  return { browser, start, callbackUrl, callback };
+}

@@ -1,0 +1,237 @@
+/**
+ * The whole login through real nginx running the shipped snippet, in front of our real service,
+ * the real oidc-provider and the demo's echo application: first with an HTTP client that behaves
+ * like a browser (manual redirects, cookie jar), then with headless Chromium filling the form.
+ */
+import { accessSync, constants } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../deploy/demo/echo-upstream.js';
+import type { Config, MiddlewareConfig } from '../../src/config/types.js';
+import { buildApp, type App } from '../../src/server/app.js';
+import { createTestLogger, type TestLogger } from '../support/log.js';
+import { makeMiddlewareConfig } from '../support/middleware-config.js';
+import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
+import { TEST_SECRET } from '../support/service.js';
+import { createHttpBrowser, loginThroughProxy } from './http-browser.js';
+import { freePort, startNginx, type RunningNginx } from './nginx-process.js';
+
+const MIDDLEWARE = 'app';
+const SESSION_COOKIE = `${MIDDLEWARE}-session`;
+const STATE_COOKIE_PREFIX = `${MIDDLEWARE}-state.`;
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+interface ServiceOnPort {
+  readonly app: App;
+  readonly logger: TestLogger;
+  stop(): Promise<void>;
+}
+
+/**
+ * nginx must know the service's address before the provider can register nginx's callback URL,
+ * and the service needs the provider's issuer: the service's port is therefore chosen first.
+ */
+async function startServiceOn(port: number, middleware: MiddlewareConfig): Promise<ServiceOnPort> {
+  const config: Config = {
+    server: {
+      listen: { host: '127.0.0.1', port },
+      secrets: [TEST_SECRET],
+      trustedProxies: ['127.0.0.1/32'],
+      logLevel: 'debug',
+    },
+    middlewares: { [middleware.name]: middleware },
+    warnings: [],
+  };
+  const logger = createTestLogger('debug');
+  const app = buildApp(config, { log: logger.log });
+  await app.fastify.listen({ host: '127.0.0.1', port });
+  await Promise.all([...app.middlewares.values()].map((runtime) => runtime.provider.ready()));
+  return {
+    app,
+    logger,
+    stop: async () => {
+      await app.fastify.close();
+      await app.stop();
+    },
+  };
+}
+
+function findChromium(): string {
+  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
+  for (const candidate of candidates) {
+    if (candidate === undefined || candidate === '') continue;
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  throw new Error('chromium not found (CHROMIUM_PATH, /usr/bin/chromium): run `bash deploy/install-deps.sh` to install it');
+}
+
+let servicePort: number;
+let upstream: EchoUpstream;
+let nginx: RunningNginx;
+let op: DevProvider;
+let service: ServiceOnPort;
+let site: string;
+
+beforeAll(async () => {
+  servicePort = await freePort();
+  upstream = await startEchoUpstream();
+  nginx = await startNginx({ authAddress: `127.0.0.1:${servicePort}`, appAddress: `127.0.0.1:${upstream.port}`, middleware: MIDDLEWARE });
+  site = nginx.url;
+  op = await startTestProvider({
+    clients: [
+      {
+        client_id: TEST_CLIENT_ID,
+        client_secret: TEST_CLIENT_SECRET,
+        redirect_uris: [`${site}/callback`],
+        post_logout_redirect_uris: [`${site}/`],
+      },
+    ],
+  });
+  service = await startServiceOn(
+    servicePort,
+    makeMiddlewareConfig({
+      name: MIDDLEWARE,
+      issuer: op.issuer,
+      redirectUrl: '/callback',
+      logoutUrl: '/logout',
+      postLogoutRedirectUrl: '/',
+      forwardHeaders: { 'X-Forwarded-User': 'email', 'X-Forwarded-Groups': 'groups' },
+    }),
+  );
+  expect((service.app.fastify.server.address() as AddressInfo).port).toBe(servicePort);
+});
+
+afterAll(async () => {
+  await nginx?.stop();
+  await service?.stop();
+  await op?.stop();
+  await upstream?.close();
+});
+
+describe('a browser signing in through nginx', () => {
+  it('is sent to the provider, comes back through /callback, and reaches the application as alice', async () => {
+    const browser = createHttpBrowser();
+    const page = `${site}/private/page?x=1`;
+
+    const first = await browser.navigate(page, { 'X-Forwarded-User': 'mallory' });
+    expect(first.status).toBe(302);
+    expect(first.location?.startsWith(`${op.issuer}/auth?`)).toBe(true);
+    const authorization = new URL(first.location ?? '').searchParams;
+    expect(authorization.get('redirect_uri')).toBe(`${site}/callback`);
+    expect(authorization.get('client_id')).toBe(TEST_CLIENT_ID);
+    expect(first.setCookies).toHaveLength(1);
+    expect(first.setCookies[0]?.startsWith(STATE_COOKIE_PREFIX)).toBe(true);
+
+    const login = await loginThroughProxy(page, 'alice', browser);
+    expect(login.callbackUrl.startsWith(`${site}/callback?`)).toBe(true);
+    expect(login.callback.location).toBe(page);
+    expect(login.callback.setCookies.some((cookie) => cookie.startsWith(`${SESSION_COOKIE}=`))).toBe(true);
+    expect(login.callback.setCookies.some((cookie) => cookie.startsWith(STATE_COOKIE_PREFIX) && cookie.includes('Max-Age=0'))).toBe(true);
+    expect(browser.jar.all().map((cookie) => cookie.name)).toEqual([SESSION_COOKIE]);
+
+    const landed = await browser.navigate(page, {
+      Accept: 'application/json',
+      'X-Forwarded-User': 'mallory@example.com',
+      'X-Forwarded-Groups': 'root',
+    });
+    expect(landed.status).toBe(200);
+    const echoed = JSON.parse(landed.body) as EchoedRequest;
+    expect(echoed.url).toBe('/private/page?x=1');
+    expect(echoed.headers['x-forwarded-user']).toBe('alice@example.com');
+    expect(echoed.headers['x-forwarded-groups']).toBe('admin,dev');
+    expect(echoed.headers.host).toBe(`127.0.0.1:${nginx.port}`);
+  });
+
+  it('gets 401 (not a redirect, not 500) for a background request without a session, and no state cookie', async () => {
+    const browser = createHttpBrowser();
+    const answer = await browser.send(`${site}/api/items`, {
+      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' },
+    });
+    expect(answer.status).toBe(401);
+    expect(answer.location).toBeUndefined();
+    expect(answer.setCookies).toEqual([]);
+  });
+
+  it('lets the same background request through once signed in', async () => {
+    const { browser } = await loginThroughProxy(`${site}/`, 'bob');
+    const answer = await browser.send(`${site}/api/items`, {
+      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' },
+    });
+    expect(answer.status).toBe(200);
+    expect((JSON.parse(answer.body) as EchoedRequest).headers['x-forwarded-user']).toBe('bob@example.com');
+  });
+
+  it('signs out at /logout: the session cookie is cleared and the browser goes to the end_session endpoint', async () => {
+    const { browser } = await loginThroughProxy(`${site}/`, 'alice');
+    expect(browser.jar.get(SESSION_COOKIE)).toBeDefined();
+    const metadata = (await (await fetch(`${op.issuer}/.well-known/openid-configuration`)).json()) as { end_session_endpoint: string };
+
+    const answer = await browser.navigate(`${site}/logout`);
+    expect(answer.status).toBe(302);
+    const location = new URL(answer.location ?? '');
+    expect(`${location.origin}${location.pathname}`).toBe(metadata.end_session_endpoint);
+    expect(location.searchParams.get('post_logout_redirect_uri')).toBe(`${site}/`);
+    expect(location.searchParams.get('id_token_hint')).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    expect(answer.setCookies.some((cookie) => cookie.startsWith(`${SESSION_COOKIE}=`) && cookie.includes('Max-Age=0'))).toBe(true);
+    expect(browser.jar.get(SESSION_COOKIE)).toBeUndefined();
+
+    const again = await browser.navigate(`${site}/`);
+    expect(again.status).toBe(302);
+    expect(again.location?.startsWith(`${op.issuer}/auth?`)).toBe(true);
+  });
+
+  it('never writes a cookie value or token into the service log', async () => {
+    const { browser } = await loginThroughProxy(`${site}/logged`, 'alice');
+    const session = browser.jar.get(SESSION_COOKIE)?.value ?? '';
+    expect(session.length).toBeGreaterThan(20);
+    const text = service.logger.text();
+    expect(text).not.toContain(session);
+    expect(text).not.toContain(TEST_CLIENT_SECRET);
+  });
+});
+
+describe('headless Chromium signing in through nginx', () => {
+  let browser: Browser | undefined;
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('opens the protected page, fills the provider form as alice, and lands on the echo page with her identity', async () => {
+    browser = await chromium.launch({ executablePath: findChromium(), headless: true, args: CHROMIUM_ARGS });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+
+    await page.goto(`${site}/private/chromium?tab=1`);
+    expect(page.url().startsWith(`${op.url}/interaction/`)).toBe(true);
+    await page.fill('input[name="login"]', 'alice');
+    await page.fill('input[name="password"]', 'alice');
+    await Promise.all([page.waitForURL(`${site}/private/chromium?tab=1`), page.click('button[type="submit"]')]);
+
+    expect(await page.textContent('#greeting')).toBe('Signed in as alice@example.com');
+    const identity = await page.$$eval('tr.identity', (rows) => rows.map((row) => row.textContent?.trim().replace(/\s+/g, ' ')));
+    expect(identity).toContain('x-forwarded-user alice@example.com');
+    expect(identity).toContain('x-forwarded-groups admin,dev');
+    const cookies = await context.cookies(site);
+    expect(cookies.map((cookie) => cookie.name)).toContain(SESSION_COOKIE);
+    expect(cookies.find((cookie) => cookie.name === SESSION_COOKIE)?.httpOnly).toBe(true);
+    expect(cookies.some((cookie) => cookie.name.startsWith(STATE_COOKIE_PREFIX))).toBe(false);
+
+    await context.close();
+  });
+});
