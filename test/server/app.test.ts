@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config/types.js';
+import { buildApp } from '../../src/server/app.js';
+import { createTestLogger } from '../support/log.js';
+import { makeMiddlewareConfig } from '../support/middleware-config.js';
+import { TEST_SECRET } from '../support/service.js';
+
+function configWith(overrides: Parameters<typeof makeMiddlewareConfig>[0]): Config {
+  const middleware = makeMiddlewareConfig(overrides);
+  return {
+    server: { listen: { host: '127.0.0.1', port: 0 }, secrets: [TEST_SECRET], trustedProxies: [], logLevel: 'info' },
+    middlewares: { [middleware.name]: middleware },
+    warnings: [],
+  };
+}
+
+describe('buildApp', () => {
+  it('refuses to start with a Redis session store, naming the middleware and field, rather than silently keeping sessions in cookies', () => {
+    const session = { ...makeMiddlewareConfig().session, store: { redis: { endpoints: ['127.0.0.1:6379'], username: undefined, password: undefined, database: 0, cluster: false, tls: undefined, sentinel: undefined } } };
+    expect(() => buildApp(configWith({ name: 'app', session }), { log: createTestLogger().log })).toThrow(
+      'middlewares.app.session.store.redis: the Redis session store is not available in this version',
+    );
+  });
+
+  it('refuses to start with back-channel logout rather than ignoring logouts', () => {
+    expect(() => buildApp(configWith({ name: 'app', backchannelLogoutUrl: '/bcl' }), { log: createTestLogger().log })).toThrow(
+      'middlewares.app.backchannelLogoutUrl: back-channel logout is not available in this version',
+    );
+  });
+
+  it('answers 404 for a middleware it does not have, including names inherited from Object', async () => {
+    const app = buildApp(configWith({ name: 'app' }), { log: createTestLogger().log });
+    try {
+      for (const name of ['nope', 'constructor', '__proto__', 'toString']) {
+        const response = await app.fastify.inject({ method: 'GET', url: `/auth/${name}` });
+        expect(response.statusCode, name).toBe(404);
+      }
+      expect((await app.fastify.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    } finally {
+      await app.fastify.close();
+      await app.stop();
+    }
+  });
+});
