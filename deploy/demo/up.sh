@@ -34,30 +34,34 @@ else
   npm run --silent build
 fi
 
-# Prints $1 when nothing listens there, else a free port the kernel picks.
-pick_port() {
+# For each wanted port prints it when nothing listens there, else (or for 0) a free port the
+# kernel picks. All probes stay open until every port is chosen, so the four are distinct.
+pick_ports() {
   node -e '
     const net = require("node:net");
-    const tryPort = (port, fallback) => {
+    const listen = (port) => new Promise((resolve, reject) => {
       const probe = net.createServer();
-      probe.once("error", () => fallback ? tryPort(0, false) : process.exit(1));
-      probe.listen(port, "127.0.0.1", () => {
-        const chosen = probe.address().port;
-        probe.close(() => console.log(chosen));
-      });
-    };
-    tryPort(Number(process.argv[1]), true);
-  ' "$1"
+      probe.once("error", reject);
+      probe.listen(port, "127.0.0.1", () => resolve(probe));
+    });
+    (async () => {
+      const probes = [];
+      for (const wanted of process.argv.slice(1).map(Number)) {
+        probes.push(await listen(wanted).catch(() => listen(0)));
+      }
+      console.log(probes.map((probe) => probe.address().port).join(" "));
+      for (const probe of probes) probe.close();
+    })().catch((error) => { console.error(error); process.exit(1); });
+  ' "$@"
 }
 
 nginx_bin="$(command -v nginx || true)"
 [ -n "$nginx_bin" ] || nginx_bin=/usr/sbin/nginx
 [ -x "$nginx_bin" ] || { say "nginx not found; run bash deploy/install-deps.sh"; exit 1; }
 
-nginx_port="$(pick_port "${OFA_DEMO_NGINX_PORT:-8080}")"
-provider_port="$(pick_port "${OFA_DEMO_PROVIDER_PORT:-9090}")"
-auth_port="$(pick_port "${OFA_DEMO_AUTH_PORT:-4181}")"
-app_port="$(pick_port "${OFA_DEMO_APP_PORT:-3000}")"
+read -r nginx_port provider_port auth_port app_port < <(pick_ports \
+  "${OFA_DEMO_NGINX_PORT:-8080}" "${OFA_DEMO_PROVIDER_PORT:-9090}" "${OFA_DEMO_AUTH_PORT:-4181}" "${OFA_DEMO_APP_PORT:-3000}")
+[ -n "$app_port" ] || { say "could not pick ports"; exit 1; }
 site="http://127.0.0.1:${nginx_port}"
 
 # Only what this script writes is removed: OFA_DEMO_DIR may name a directory that holds more.
@@ -132,8 +136,9 @@ start() {
 
 # Waits until 127.0.0.1:$2 accepts connections, or fails with the process's log.
 wait_for_port() {
-  local name="$1" port="$2" pid="${pids[${#pids[@]}-1]}" i
-  for ((i = 0; i < 300; i++)); do
+  local name="$1" port="$2" pid="" i
+  for i in "${!names[@]}"; do [ "${names[$i]}" = "$name" ] && pid="${pids[$i]}"; done
+  for ((i = 0; i < 600; i++)); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
     if ! kill -0 "$pid" 2>/dev/null; then break; fi
     sleep 0.1
@@ -143,23 +148,37 @@ wait_for_port() {
   exit 1
 }
 
+# All four start at once: none needs another to be up (the service keeps retrying discovery
+# until the provider answers, and nginx connects to its upstreams per request).
 DEV_PROVIDER_PORT="$provider_port" DEV_PROVIDER_HOST=127.0.0.1 \
   DEV_PROVIDER_CLIENT_ID=demo DEV_PROVIDER_CLIENT_SECRET="$client_secret" \
   DEV_PROVIDER_REDIRECT_URIS="${site}/callback" \
   DEV_PROVIDER_POST_LOGOUT_REDIRECT_URIS="${site}/" \
   DEV_PROVIDER_JWT_ACCESS_TOKENS=1 \
   start provider node --import tsx deploy/demo/dev-provider.ts
-wait_for_port provider "$provider_port"
-
 start upstream node --import tsx deploy/demo/echo-upstream.ts --host 127.0.0.1 --port "$app_port"
-wait_for_port upstream "$app_port"
-
 start service node dist/cli.js serve --config "$demo/config.yaml"
-wait_for_port service "$auth_port"
-
 start nginx "$nginx_bin" -p "$demo/nginx" -c "$demo/nginx/nginx.conf" -e stderr \
   -g "daemon off; pid $demo/nginx/nginx.pid;"
+
+wait_for_port provider "$provider_port"
+wait_for_port upstream "$app_port"
+wait_for_port service "$auth_port"
 wait_for_port nginx "$nginx_port"
+# The service answers 503 until it has read the provider's discovery document.
+service_ready() {
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$auth_port" || exit 1
+    printf 'GET /readyz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+    IFS= read -r status_line <&3
+    [[ "$status_line" == "HTTP/1."?" 200 "* ]]
+  ) 2>/dev/null
+}
+for ((i = 0; i < 300; i++)); do
+  service_ready && break
+  sleep 0.1
+done
+service_ready || say "the service has not reached the provider yet (see $demo/logs/service.log); it keeps trying"
 
 users="$(node --import tsx -e '
   const { DEV_USERS } = await import("./deploy/demo/dev-provider.ts");

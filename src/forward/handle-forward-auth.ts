@@ -9,7 +9,7 @@ import { newSessionId, pruneClaims, type Session } from '../session/session.js';
 import { findLoginFlow, flowCookieName, flowCookiesToClear, listFlowCookies, sealLoginFlow } from '../session/state-cookie.js';
 import { dropsCookiesOnSuccess, type Answer, type ProxyKind } from './answer.js';
 import { clearCookie, cookieValues, parseCookieHeader, serializeCookie, type CookieJar } from './cookies.js';
-import { headerValueFromClaim } from './forwarded-headers.js';
+import { claimText, headerValueFromClaim } from './forwarded-headers.js';
 import { isTopLevelNavigation } from './navigation.js';
 import type { OriginalRequest } from './original-request.js';
 import { CSRF_COOKIE_NAME, type MiddlewareRuntime, type RefreshOutcome } from './runtime.js';
@@ -113,7 +113,11 @@ async function handleAuthenticated(
   for (const header of rt.forwardHeaders) {
     headers[header.name] = headerValueFromClaim(readForwardedClaim(sources, header.key));
   }
-  const username = rt.usernameKey === undefined ? undefined : headerValueFromClaim(readForwardedClaim(sources, rt.usernameKey));
+  const username = rt.usernameKey === undefined ? undefined : claimText(readForwardedClaim(sources, rt.usernameKey));
+  // Already signed in at loginUrl: go where a fresh login would have gone.
+  if (rt.urls.postLogin !== undefined && rt.urls.login !== undefined && isAt(rt.urls.login, request.original) && isTopLevelNavigation(request.original.method, request.headers)) {
+    return { kind: 'redirect', purpose: 'callback', location: resolveParsedUrlOption(rt.urls.postLogin, request.original.url).href, cookies };
+  }
   return { kind: 'allow', headers, cookies, username };
 }
 

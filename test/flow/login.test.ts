@@ -141,8 +141,14 @@ describe('an unauthenticated request', () => {
     });
 
     it('sends the user to postLoginRedirectUrl when the login started at loginUrl', async () => {
-      const login = await browserLogin({ authAddress: service.authAddress('gated'), url: `${APP}/login`, user: 'alice' });
+      const login = await browserLogin({ authAddress: service.authAddress('gated'), url: `${APP}/login`, user: 'alice', addAuthCookiesToResponse: ['gated-session'] });
       expect(login.callback.location).toBe(`${APP}/welcome`);
+      // Coming back to loginUrl while signed in lands there again instead of on a login page.
+      const again = await forwardAuth(service.authAddress('gated'), { url: `${APP}/login`, headers: NAVIGATION_HEADERS }, login.jar);
+      expect(again.status).toBe(302);
+      expect(again.location).toBe(`${APP}/welcome`);
+      const elsewhere = await forwardAuth(service.authAddress('gated'), { url: `${APP}/private`, headers: NAVIGATION_HEADERS }, login.jar);
+      expect(elsewhere.status).toBe(200);
     });
   });
 });

@@ -27,7 +27,7 @@ describe('an authenticated session', () => {
     const forwardHeaders = { 'X-User': 'sub', 'X-Groups': 'groups', 'X-Email': 'id_token.email', 'X-Missing': 'no_such_claim', 'X-Name': 'name', 'X-Access-Sub': 'access_token.sub' };
     service = await startService({
       middlewares: [
-        { name: 'test', issuer: op.issuer, forwardHeaders, session: sessionOptions('test', { expiry: 1000 }) },
+        { name: 'test', issuer: op.issuer, forwardHeaders, usernameClaim: 'preferred_username', session: sessionOptions('test', { expiry: 1000 }) },
         { name: 'fixed', issuer: op.issuer, session: sessionOptions('fixed', { expiry: 200, sliding: false }) },
         { name: 'norefresh', issuer: op.issuer, session: sessionOptions('norefresh', { refresh: false }) },
         { name: 'rotating', issuer: rotatingOp.issuer, session: sessionOptions('rotating', {}) },
@@ -70,6 +70,19 @@ describe('an authenticated session', () => {
     expect(result.upstreamHeaders['x-missing']).toBe('');
     expect(result.upstreamHeaders['x-access-sub']).toBe('alice');
     expect(result.headers['x-missing']).toBe('');
+  });
+
+  it('names the user in the access log line (usernameClaim) and never logs the cookie, codes or tokens', async () => {
+    const jar = await login('test');
+    await check('test', jar);
+    const lines = service.logger.records.filter((r) => r.msg === 'forward-auth' && r.middleware === 'test' && r.decision === 'allow');
+    expect(lines.at(-1)?.clientusername).toBe('alice');
+    const text = service.logger.text();
+    const sessionValue = jar.get('test-session')?.value ?? '';
+    expect(sessionValue.length).toBeGreaterThan(100);
+    expect(text).not.toContain(sessionValue.slice(3, 60));
+    expect(text).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ/);
+    expect(text).not.toContain('code=');
   });
 
   it('answers 403 when the claims expression says no, and 200 when it says yes', async () => {

@@ -128,7 +128,7 @@ export interface HostileProvider {
   readonly initialKey: TestKey;
   /** Merges `patch` into the current behaviour. */
   behave(patch: Partial<HostileBehaviour>): void;
-  /** Back to a correct provider signing with, and publishing only, the initial key. */
+  /** Back to the baseline (a correct provider by default) signing with, and publishing only, the initial key. */
   reset(): void;
   /** The key the provider signs with from now on (not published by this call). */
   signWith(key: TestKey): void;
@@ -223,9 +223,16 @@ export async function signJwt(
   return `${input}.${base64url.encode(signature)}`;
 }
 
-export async function startHostileProvider(options: { initialKey?: TestKey } = {}): Promise<HostileProvider> {
+export interface HostileProviderOptions {
+  readonly initialKey?: TestKey;
+  /** What `reset()` returns to, over the correct defaults (e.g. a discovery document to keep). */
+  readonly baseline?: Partial<HostileBehaviour>;
+}
+
+export async function startHostileProvider(options: HostileProviderOptions = {}): Promise<HostileProvider> {
   const initialKey = options.initialKey ?? (await createTestKey('key-1'));
-  let behaviour = defaultBehaviour();
+  const baseline = (): HostileBehaviour => ({ ...defaultBehaviour(), ...options.baseline });
+  let behaviour = baseline();
   let signingKey = initialKey;
   let published: readonly TestKey[] = [initialKey];
   let now = (): number => Math.floor(Date.now() / 1000);
@@ -449,7 +456,7 @@ export async function startHostileProvider(options: { initialKey?: TestKey } = {
       behaviour = { ...behaviour, ...patch };
     },
     reset() {
-      behaviour = defaultBehaviour();
+      behaviour = baseline();
       signingKey = initialKey;
       published = [initialKey];
     },
