@@ -45,7 +45,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorDescription>> = Object
   OFA_REFRESH_FAILED: { status: 401, title: 'Your session could not be renewed.' },
   OFA_REQUEST_INVALID: { status: 400, title: 'The request is malformed.' },
   OFA_CSRF_INVALID: { status: 403, title: 'The request is missing a valid CSRF token.' },
-  OFA_SESSION_TOO_LARGE: { status: 500, title: 'Your session is too large to keep in a cookie.' },
+  OFA_SESSION_TOO_LARGE: { status: 401, title: 'Your identity carries more than a session cookie can hold.' },
 });
 
 export class OfaError extends Error {

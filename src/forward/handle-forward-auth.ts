@@ -245,6 +245,7 @@ async function handleCallback(rt: MiddlewareRuntime, request: ForwardAuthRequest
   if (provider === undefined) return { kind: 'unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS };
 
   let session: Session;
+  let cookies: string[];
   try {
     const redirectUri = resolveParsedUrlOption(rt.urls.redirect, original.url).href;
     const tokens = await exchangeAuthorizationCode(provider, redirectUri, params, flow, now);
@@ -264,6 +265,8 @@ async function handleCallback(rt: MiddlewareRuntime, request: ForwardAuthRequest
       renewedAt: now,
       expiresAt: now + rt.config.session.expiry,
     };
+    // Saving may fail too (OFA_SESSION_TOO_LARGE: claims too big for one cookie).
+    cookies = await sessionCookies(rt, session, undefined);
   } catch (error) {
     const failure = isOfaError(error) ? error : new OfaError('OFA_TOKEN_EXCHANGE_FAILED', 'the sign-in could not be completed', { cause: error });
     rt.log.warn({ middleware: rt.config.name, code: failure.code, reason: failure.message }, 'login failed at the callback');
@@ -274,7 +277,7 @@ async function handleCallback(rt: MiddlewareRuntime, request: ForwardAuthRequest
       ? resolveParsedUrlOption(rt.urls.postLogin, new URL(flow.returnTo)).href
       : flow.returnTo;
   rt.log.info({ middleware: rt.config.name, subject: session.subject }, 'login completed');
-  return { kind: 'redirect', purpose: 'callback', location, cookies: [...spent, ...(await sessionCookies(rt, session, undefined))] };
+  return { kind: 'redirect', purpose: 'callback', location, cookies: [...spent, ...cookies] };
 }
 
 async function handleLogout(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar): Promise<Answer> {

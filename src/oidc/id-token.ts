@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { OfaError } from '../errors.js';
+import { OfaError, isOfaError } from '../errors.js';
 
 /**
  * ID tokens are only accepted when signed with one of the provider's asymmetric keys:
@@ -51,6 +51,7 @@ export async function verifyIdToken(
     payload = verified.payload;
     alg = verified.protectedHeader.alg;
   } catch (error) {
+    if (isOfaError(error)) throw error;
     throw new OfaError('OFA_ID_TOKEN_INVALID', `ID token rejected: ${describeJoseError(error)}`, { cause: error });
   }
   const tolerance = expected.clockToleranceSeconds ?? CLOCK_TOLERANCE_SECONDS;

@@ -47,6 +47,13 @@ export async function exchangeAuthorizationCode(
   now: number,
 ): Promise<VerifiedTokens> {
   const metadata = provider.configuration.serverMetadata();
+  const codes = callbackParams.getAll('code');
+  if (codes.length !== 1 || codes[0] === '') {
+    throw new OfaError('OFA_CALLBACK_CODE_MISSING', 'the response must carry exactly one code');
+  }
+  if (callbackParams.getAll('iss').length > 1) {
+    throw new OfaError('OFA_CALLBACK_ISSUER_MISMATCH', 'the authorization response carries several "iss" parameters');
+  }
   const iss = callbackParams.get('iss');
   if (metadata.authorization_response_iss_parameter_supported === true && iss === null) {
     throw new OfaError('OFA_CALLBACK_ISSUER_MISMATCH', 'the authorization response lacks the "iss" parameter');
@@ -167,9 +174,11 @@ function translateGrantError(error: unknown, fallback: ErrorCode, what: string):
     return new OfaError('OFA_CALLBACK_PROVIDER_ERROR', `the provider answered "${safeOAuthWord(error.error)}"`, { cause: error });
   }
   const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : '';
-  if (typeof code === 'string' && (code.startsWith('OAUTH_JWT') || /id[ _]token|"nonce"|"iss"|"aud"|"azp"|"exp"|"iat"/i.test(message))) {
-    return new OfaError('OFA_ID_TOKEN_INVALID', `ID token rejected: ${describeJoseError(error)}`, { cause: error });
+  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
+  if (isOfaError(cause)) return cause;
+  const message = [error, cause].map((e) => (e instanceof Error ? e.message : '')).join(' ');
+  if (typeof code === 'string' && (code.startsWith('OAUTH_JWT') || /\bJWT\b|id[ _]token|"nonce"|"iss"|"aud"|"azp"|"exp"|"iat"/i.test(message))) {
+    return new OfaError('OFA_ID_TOKEN_INVALID', `ID token rejected: ${describeJoseError(cause ?? error)}`, { cause: error });
   }
   return new OfaError(fallback, `${what}: ${typeof code === 'string' ? code : 'unexpected response'}`, { cause: error });
 }

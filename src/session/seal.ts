@@ -75,6 +75,9 @@ export function createSealer(secrets: readonly string[], options: SealerOptions 
     if (!BASE64URL.test(encoded)) return undefined;
     const body = Buffer.from(encoded, 'base64url');
     if (body.length < HEADER_BYTES + TAG_BYTES) return undefined;
+    // The decoder also drops a dangling last character and stray low bits: only our own spelling
+    // of these bytes opens, so an edited cookie never passes for the original.
+    if (body.toString('base64url') !== encoded) return undefined;
     const header = body.subarray(0, HEADER_BYTES);
     const keyId = body.subarray(0, KEY_ID_BYTES);
     const nonce = body.subarray(KEY_ID_BYTES, HEADER_BYTES);

@@ -88,7 +88,13 @@ export interface IdTokenRecipe {
 /** A fixed answer instead of the endpoint's normal one, or a connection that never answers. */
 export type RawAnswer =
   | 'stall'
-  | { readonly status?: number; readonly contentType?: string; readonly body: string | Buffer };
+  | {
+      readonly status?: number;
+      readonly contentType?: string;
+      readonly body: string | Buffer;
+      /** false: no Content-Length, the body streams in chunks (a cap must count, not trust a header). */
+      readonly declareLength?: boolean;
+    };
 
 export interface HostileBehaviour {
   /** Merged over the correct discovery document; `undefined` removes a member. */
@@ -208,7 +214,15 @@ function sendRaw(res: ServerResponse, answer: RawAnswer | undefined): boolean {
   // A stalled answer keeps the connection open until the test stops the provider.
   if (answer === 'stall') return true;
   const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
-  res.writeHead(answer.status ?? 200, { 'content-type': answer.contentType ?? 'application/json', 'content-length': body.byteLength });
+  const contentType = answer.contentType ?? 'application/json';
+  if (answer.declareLength === false) {
+    res.writeHead(answer.status ?? 200, { 'content-type': contentType });
+    const chunk = 64 * 1024;
+    for (let offset = 0; offset < body.byteLength; offset += chunk) res.write(body.subarray(offset, offset + chunk));
+    res.end();
+    return true;
+  }
+  res.writeHead(answer.status ?? 200, { 'content-type': contentType, 'content-length': body.byteLength });
   res.end(body);
   return true;
 }

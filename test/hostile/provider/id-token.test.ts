@@ -73,7 +73,7 @@ describe('an ID token from a hostile provider', () => {
     it('is verified by us although openid-client alone accepts a forged signature from the token endpoint', async () => {
       // The premise: openid-client v6 trusts the token endpoint's TLS and skips the signature check.
       lenient.provider.behave({ idToken: { key: attackerKey, claims: { sub: 'mallory' } } });
-      const configuration = await client.discovery(new URL(lenient.provider.issuer), HOSTILE_CLIENT_ID, HOSTILE_CLIENT_SECRET, undefined, {
+      const configuration = await client.discovery(new URL(lenient.provider.issuer), HOSTILE_CLIENT_ID, undefined, client.ClientSecretBasic(HOSTILE_CLIENT_SECRET), {
         execute: [client.allowInsecureRequests],
       });
       const state = client.randomState();

@@ -17,7 +17,7 @@ const APP_HOST = new URL(APP).host;
 const LISTS = ['oauth2-proxy-openredirects.txt', 'mod_auth_openidc-open-redirect-payload-list.txt'];
 const DATA = new URL('./data/open-redirect/', import.meta.url);
 const POST_LOGOUT = `${APP}/logged-out`;
-const CONCURRENCY = 8;
+const CONCURRENCY = 4;
 const LONG = 300_000;
 
 interface Payload {
@@ -60,6 +60,8 @@ describe('open-redirect payloads', () => {
   let plainOp: DevProvider;
   let service: TestService;
   const { payloads, lines } = readPayloads();
+  /** Sessions the login test leaves behind; the logout test ends them. */
+  const signedIn: CookieJar[] = [];
   const tally = { loginRuns: 0, loginsCompleted: 0, loginsRefused: 0, hostRuns: 0, hostsRefused: 0, logoutRuns: 0 };
 
   beforeAll(async () => {
@@ -109,7 +111,8 @@ describe('open-redirect payloads', () => {
     // What a browser makes of the Location: it must stay on the application's origin.
     expect(new URL(location).origin, `${label} → ${location}`).toBe(APP);
     expect(location.startsWith(`${APP}/`), `${label} → ${location}`).toBe(true);
-    expect(/[\s\\]/.test(location), `${label} → ${location}`).toBe(false);
+    // No backslash or space left in the path for a browser to reinterpret (a query may carry them as data).
+    expect(/[\s\\]/.test(location.split(/[?#]/)[0] ?? ''), `${label} → ${location}`).toBe(false);
     expect(jar.get('test-session'), label).toBeDefined();
     tally.loginsCompleted += 1;
     return jar;
@@ -135,7 +138,6 @@ describe('open-redirect payloads', () => {
     },
     LONG,
   );
-  const signedIn: CookieJar[] = [];
 
   it(
     'never starts a login on another host than the one the proxy named in X-Forwarded-Host',
