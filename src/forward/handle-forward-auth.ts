@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { buildEndSessionUrl } from 'openid-client';
 import { readClaim, type ClaimSources } from '../claims/index.js';
-import { OfaError, isOfaError } from '../errors.js';
+import { OfaError, isOfaError, type ErrorCode } from '../errors.js';
 import { buildAuthorizationRequest } from '../oidc/authorization.js';
 import { exchangeAuthorizationCode, refreshTokens, safeOAuthWord, type ProviderContext } from '../oidc/tokens.js';
 import { createCsrfToken, isSafeMethod, verifyCsrfToken } from '../session/csrf.js';
@@ -29,6 +29,8 @@ const ACCESS_TOKEN_EXPIRY_LEEWAY_SECONDS = 5;
 /** Sliding renewal waits until this share of the lifetime has passed: one small cookie now and then, not on every request. */
 const SLIDING_RENEWAL_SHARE = 0.1;
 const RETRY_AFTER_SECONDS = 5;
+/** Failures that say nothing about the session itself: the provider was unreachable, slow or broken. */
+const TRANSIENT_FAILURES: ReadonlySet<ErrorCode> = new Set(['OFA_PROVIDER_UNAVAILABLE', 'OFA_PROVIDER_TIMEOUT', 'OFA_PROVIDER_RESPONSE']);
 
 /** Decides and carries out the answer to one forward-auth subrequest for one middleware. */
 export async function handleForwardAuth(rt: MiddlewareRuntime, request: ForwardAuthRequest): Promise<Answer> {
@@ -72,6 +74,11 @@ async function handleAuthenticated(
 
   if (session.accessTokenExpiresAt !== undefined && now >= session.accessTokenExpiresAt - ACCESS_TOKEN_EXPIRY_LEEWAY_SECONDS) {
     const outcome = await refreshSession(rt, session, now);
+    if (!outcome.ok && outcome.transient) {
+      // An outage at the provider is not a reason to sign everyone out: fail closed, keep the session.
+      rt.log.warn({ middleware: rt.config.name, reason: outcome.reason }, 'refresh failed for now; the session is kept');
+      return { kind: 'unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS };
+    }
     if (!outcome.ok) {
       rt.log.info({ middleware: rt.config.name, reason: outcome.reason }, 'session ended: access token expired and could not be refreshed');
       await rt.store.revoke(session);
@@ -133,15 +140,15 @@ function readForwardedClaim(sources: ClaimSources, key: Parameters<typeof readCl
  * still carries the old cookie (its Set-Cookie never reached the browser) gets the same result
  * instead of spending a rotated refresh token twice.
  */
-function refreshSession(rt: MiddlewareRuntime, session: Session, now: number): Promise<RefreshOutcome> {
+async function refreshSession(rt: MiddlewareRuntime, session: Session, now: number): Promise<RefreshOutcome> {
   const refreshToken = session.refreshToken;
   if (!rt.config.session.refresh || refreshToken === undefined) {
-    return Promise.resolve({ ok: false, reason: rt.config.session.refresh ? 'no refresh token' : 'refresh disabled' });
+    return { ok: false, reason: rt.config.session.refresh ? 'no refresh token' : 'refresh disabled', transient: false };
   }
   const key = `${session.id}:${session.accessTokenExpiresAt ?? 0}`;
-  return rt.refreshes.runOnce(key, rt.config.session.expiry, now, async () => {
+  const outcome = await rt.refreshes.runOnce(key, rt.config.session.expiry, now, async (): Promise<RefreshOutcome> => {
     const provider = providerContext(rt);
-    if (provider === undefined) return { ok: false, reason: 'provider unavailable' };
+    if (provider === undefined) return { ok: false, reason: 'provider not discovered yet', transient: true };
     try {
       const tokens = await refreshTokens(provider, refreshToken, session.subject, now);
       const refreshed: Session = {
@@ -156,9 +163,13 @@ function refreshSession(rt: MiddlewareRuntime, session: Session, now: number): P
       };
       return { ok: true, session: refreshed, cookieValue: await rt.store.save(refreshed) };
     } catch (error) {
-      return { ok: false, reason: isOfaError(error) ? error.message : 'refresh failed' };
+      if (!isOfaError(error)) return { ok: false, reason: 'refresh failed', transient: false };
+      return { ok: false, reason: error.message, transient: TRANSIENT_FAILURES.has(error.code) };
     }
   });
+  // The next request after an outage must try again, not be handed the remembered failure.
+  if (!outcome.ok && outcome.transient) rt.refreshes.forget(key);
+  return outcome;
 }
 
 async function handleUnauthenticated(

@@ -19,7 +19,8 @@ export interface ForwardedHeader {
 /** The outcome of one refresh, shared by every request that raced for it. */
 export type RefreshOutcome =
   | { readonly ok: true; readonly session: Session; readonly cookieValue: string }
-  | { readonly ok: false; readonly reason: string };
+  /** `transient`: the provider could not be reached or failed on its side; the session is kept. */
+  | { readonly ok: false; readonly reason: string; readonly transient: boolean };
 
 /**
  * Everything one middleware needs at request time, built once from its configuration so the

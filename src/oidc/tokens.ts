@@ -168,12 +168,18 @@ function expiresAt(response: client.TokenEndpointResponse, now: number): number 
 function translateGrantError(error: unknown, fallback: ErrorCode, what: string): OfaError {
   if (isOfaError(error)) return error;
   if (error instanceof client.ResponseBodyError) {
-    return new OfaError(fallback, `${what}: the provider answered "${safeOAuthWord(error.error)}"`, { cause: error });
+    // A 5xx (server_error, temporarily_unavailable) is the provider's trouble, not a verdict on the grant.
+    const code = error.status >= 500 || error.error === 'temporarily_unavailable' ? 'OFA_PROVIDER_UNAVAILABLE' : fallback;
+    return new OfaError(code, `${what}: the provider answered "${safeOAuthWord(error.error)}"`, { cause: error });
   }
   if (error instanceof client.AuthorizationResponseError) {
     return new OfaError('OFA_CALLBACK_PROVIDER_ERROR', `the provider answered "${safeOAuthWord(error.error)}"`, { cause: error });
   }
   const code = (error as { code?: unknown } | null)?.code;
+  // oauth4webapi refuses a non-OAuth answer (an HTML 502, an empty 503) and keeps the Response as cause.
+  if (error instanceof Error && error.cause instanceof Response && error.cause.status >= 500) {
+    return new OfaError('OFA_PROVIDER_UNAVAILABLE', `${what}: the provider answered HTTP ${error.cause.status}`, { cause: error });
+  }
   const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
   if (isOfaError(cause)) return cause;
   const message = [error, cause].map((e) => (e instanceof Error ? e.message : '')).join(' ');

@@ -121,6 +121,28 @@ describe('a refresh answered by a hostile provider', () => {
     });
   });
 
+  describe('a refresh the provider cannot answer for now', () => {
+    const outages: [string, Parameters<Rig['provider']['behave']>[0]][] = [
+      ['answers 503 with an OAuth error', { tokenAnswer: { status: 503, contentType: 'application/json', body: '{"error":"temporarily_unavailable"}' } }],
+      ['answers 500 server_error', { tokenAnswer: { status: 500, contentType: 'application/json', body: '{"error":"server_error"}' } }],
+      ['answers 502 with an HTML page', { tokenAnswer: { status: 502, contentType: 'text/html', body: '<h1>Bad gateway</h1>' } }],
+    ];
+    for (const [what, behaviour] of outages) {
+      it(`keeps the session and answers 503 with Retry-After, without identity, when the token endpoint ${what}`, async () => {
+        const jar = await signedInWithExpiredAccessToken();
+        rig.provider.behave(behaviour);
+        const api = await callApi(rig, jar);
+        expect(api.status).toBe(503);
+        expect(api.headers['retry-after']).toMatch(/^\d+$/);
+        expect(api.forwardedHeaders).toEqual({});
+        expect(api.authSetCookies).toEqual([]);
+        expect(jar.get('test-session')).toBeDefined();
+        rig.provider.reset();
+        expect((await callApi(rig, jar)).status).toBe(200);
+      });
+    }
+  });
+
   describe('a refresh that is in order', () => {
     it('keeps the user signed in when the refreshed ID token names the same user', async () => {
       const jar = await signedInWithExpiredAccessToken();
