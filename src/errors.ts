@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'OFA_CALLBACK_STATE_MISMATCH'
   | 'OFA_CALLBACK_ISSUER_MISMATCH'
   | 'OFA_CALLBACK_CODE_MISSING'
+  | 'OFA_CALLBACK_CODE_REJECTED'
   | 'OFA_TOKEN_EXCHANGE_FAILED'
   | 'OFA_ID_TOKEN_INVALID'
   | 'OFA_REFRESH_FAILED'
@@ -40,6 +41,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorDescription>> = Object
   OFA_CALLBACK_STATE_MISMATCH: { status: 400, title: 'This sign-in response does not belong to this browser.' },
   OFA_CALLBACK_ISSUER_MISMATCH: { status: 400, title: 'This sign-in response came from an unexpected identity provider.' },
   OFA_CALLBACK_CODE_MISSING: { status: 400, title: 'The sign-in response is incomplete.' },
+  OFA_CALLBACK_CODE_REJECTED: { status: 400, title: 'This sign-in link has expired or was already used.' },
   OFA_TOKEN_EXCHANGE_FAILED: { status: 502, title: 'The identity provider refused to complete the sign-in.' },
   OFA_ID_TOKEN_INVALID: { status: 401, title: 'The identity provider sent an identity we cannot trust.' },
   OFA_REFRESH_FAILED: { status: 401, title: 'Your session could not be renewed.' },

@@ -73,6 +73,11 @@ export async function exchangeAuthorizationCode(
       idTokenExpected: true,
     });
   } catch (error) {
+    // invalid_grant here means the code was used already, expired or belongs to another flow:
+    // a browser's back button or a replay, not an outage worth a 5xx.
+    if (error instanceof client.ResponseBodyError && error.error === 'invalid_grant') {
+      throw new OfaError('OFA_CALLBACK_CODE_REJECTED', 'the provider refused the code (invalid_grant)', { cause: error });
+    }
     throw translateGrantError(error, 'OFA_TOKEN_EXCHANGE_FAILED', 'the code exchange failed');
   }
   return verifyTokenResponse(provider, response, now, { nonce: checks.nonce, previousRefreshToken: undefined });

@@ -85,14 +85,14 @@ describe('the callback', () => {
     }
   });
 
-  it('refuses a code the provider does not know, with 502 and no session', async () => {
+  it('refuses a code the provider does not know, with 400 and no session', async () => {
     const jar = createCookieJar();
     const start = await startLogin(jar);
     const callback = new URL(await completeLogin(start.location ?? '', { user: 'alice', jar: createCookieJar() }));
     callback.searchParams.set('code', 'not-a-code-the-provider-issued');
     const result = await visit(callback.href, jar);
-    expect(result.status).toBe(502);
-    expect(result.body).toContain('OFA_TOKEN_EXCHANGE_FAILED');
+    expect(result.status).toBe(400);
+    expect(result.body).toContain('OFA_CALLBACK_CODE_REJECTED');
     expectNoSession(result, jar);
   });
 
@@ -116,7 +116,8 @@ describe('the callback', () => {
     const replayJar = createCookieJar();
     replayJar.setCookies(start.setCookies, `${APP}/private`);
     const replay = await visit(callback, replayJar);
-    expect([400, 401, 502]).toContain(replay.status);
+    expect(replay.status).toBe(400);
+    expect(replay.body).toContain('OFA_CALLBACK_CODE_REJECTED');
     expectNoSession(replay, replayJar);
     // And in the same browser, whose state cookie is gone.
     const again = await visit(callback, jar);

@@ -116,7 +116,7 @@ describe('the authorization response from a hostile provider or a meddling attac
       copy.setCookies(start.setCookies, `${APP}/private`);
       expect((await visit(rig, callbackUrl.href, jar)).status).toBe(302);
       const replay = await visit(rig, callbackUrl.href, copy);
-      await expectRefused(rig, replay, copy, { status: 502, code: 'OFA_TOKEN_EXCHANGE_FAILED' });
+      await expectRefused(rig, replay, copy, { status: 400, code: 'OFA_CALLBACK_CODE_REJECTED' });
     });
   });
 
@@ -128,7 +128,7 @@ describe('the authorization response from a hostile provider or a meddling attac
       injected.searchParams.set('code', a.callbackUrl.searchParams.get('code') ?? '');
       const result = await visit(pkce, injected.href, b.jar);
       // B's code_verifier does not match A's code_challenge: the provider refuses the exchange.
-      await expectRefused(pkce, result, b.jar, { status: 502, code: 'OFA_TOKEN_EXCHANGE_FAILED' });
+      await expectRefused(pkce, result, b.jar, { status: 400, code: 'OFA_CALLBACK_CODE_REJECTED' });
       const last = rig.provider.tokenRequests().at(-1);
       expect(last?.code).toBe(a.callbackUrl.searchParams.get('code'));
     });
