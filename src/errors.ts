@@ -20,6 +20,10 @@ export type ErrorCode =
   | 'OFA_ID_TOKEN_INVALID'
   | 'OFA_REFRESH_FAILED'
   | 'OFA_REQUEST_INVALID'
+  | 'OFA_UNKNOWN_MIDDLEWARE'
+  | 'OFA_INTERNAL'
+  | 'OFA_LOGIN_REQUIRED'
+  | 'OFA_CLAIMS_DENIED'
   | 'OFA_CSRF_INVALID'
   | 'OFA_SESSION_TOO_LARGE';
 
@@ -46,6 +50,10 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorDescription>> = Object
   OFA_ID_TOKEN_INVALID: { status: 401, title: 'The identity provider sent an identity we cannot trust.' },
   OFA_REFRESH_FAILED: { status: 401, title: 'Your session could not be renewed.' },
   OFA_REQUEST_INVALID: { status: 400, title: 'The request is malformed.' },
+  OFA_UNKNOWN_MIDDLEWARE: { status: 404, title: 'No such middleware.' },
+  OFA_INTERNAL: { status: 500, title: 'Something went wrong on our side.' },
+  OFA_LOGIN_REQUIRED: { status: 401, title: 'You need to sign in.' },
+  OFA_CLAIMS_DENIED: { status: 403, title: 'You are signed in, but not allowed here.' },
   OFA_CSRF_INVALID: { status: 403, title: 'The request is missing a valid CSRF token.' },
   OFA_SESSION_TOO_LARGE: { status: 401, title: 'Your identity carries more than a session cookie can hold.' },
 });

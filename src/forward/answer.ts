@@ -20,7 +20,8 @@ export type Answer =
     }
   | {
       readonly kind: 'deny';
-      readonly status: 401 | 403;
+      readonly code: 'OFA_LOGIN_REQUIRED' | 'OFA_CLAIMS_DENIED' | 'OFA_CSRF_INVALID';
+      /** Why, for the page and the log; never claim values. */
       readonly reason: string;
       readonly cookies: readonly string[];
     }

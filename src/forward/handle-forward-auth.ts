@@ -91,7 +91,7 @@ async function handleAuthenticated(
   if (rt.config.csrf !== undefined && !isSafeMethod(request.original.method)) {
     const token = headerValue(request.headers, rt.config.csrf.headerName);
     if (!verifyCsrfToken(rt.csrfKeys, session.id, token)) {
-      return { kind: 'deny', status: 403, reason: 'missing or invalid CSRF token', cookies: await refreshedCookies(rt, session, loaded, cookieValue) };
+      return { kind: 'deny', code: 'OFA_CSRF_INVALID', reason: 'missing or invalid CSRF token', cookies: await refreshedCookies(rt, session, loaded, cookieValue) };
     }
   }
 
@@ -100,7 +100,7 @@ async function handleAuthenticated(
     if (rt.log.isLevelEnabled('debug')) {
       rt.log.debug({ middleware: rt.config.name, explanation: rt.claims.explain(sources) }, 'claims expression denied the request');
     }
-    return { kind: 'deny', status: 403, reason: 'the claims expression does not allow this user', cookies: await refreshedCookies(rt, session, loaded, cookieValue) };
+    return { kind: 'deny', code: 'OFA_CLAIMS_DENIED', reason: 'the claims expression does not allow this user', cookies: await refreshedCookies(rt, session, loaded, cookieValue) };
   }
 
   const lifetime = rt.config.session.expiry;
@@ -179,14 +179,14 @@ async function handleUnauthenticated(
   cookies: readonly string[],
 ): Promise<Answer> {
   const { original } = request;
-  if (rt.config.disableLogin) return { kind: 'deny', status: 401, reason: 'login is disabled', cookies };
+  if (rt.config.disableLogin) return { kind: 'deny', code: 'OFA_LOGIN_REQUIRED', reason: 'login is disabled', cookies };
   const atLoginUrl = rt.urls.login !== undefined && isAt(rt.urls.login, original);
   if (rt.urls.login !== undefined && !atLoginUrl) {
-    return { kind: 'deny', status: 401, reason: 'login starts only at loginUrl', cookies };
+    return { kind: 'deny', code: 'OFA_LOGIN_REQUIRED', reason: 'login starts only at loginUrl', cookies };
   }
   // A fetch, an image or a service worker must never receive a login page or fork a second login.
   if (!isTopLevelNavigation(original.method, request.headers)) {
-    return { kind: 'deny', status: 401, reason: 'not a page load', cookies };
+    return { kind: 'deny', code: 'OFA_LOGIN_REQUIRED', reason: 'not a page load', cookies };
   }
   const configuration = rt.provider.current();
   if (configuration === undefined) return { kind: 'unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS };

@@ -13,7 +13,7 @@ import { createProviderFetch } from '../oidc/http.js';
 import { providerKeySet } from '../oidc/jwks.js';
 import { createSealer } from '../session/seal.js';
 import type { SessionStore } from '../session/store.js';
-import { writeAnswer } from './write-answer.js';
+import { sendError, writeAnswer } from './write-answer.js';
 
 export interface AppDeps {
   readonly log: Logger;
@@ -96,7 +96,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
     handler: async (request, reply) => {
       const name = (request.params as { name: string }).name;
       const runtime = middlewares.get(name);
-      if (runtime === undefined) return reply.code(404).send({ error: 'OFA_UNKNOWN_MIDDLEWARE', message: 'no such middleware' });
+      if (runtime === undefined) return sendError(reply, 'OFA_UNKNOWN_MIDDLEWARE', false, 'no such middleware', undefined);
       const started = process.hrtime.bigint();
       const reconstructed = reconstructOriginalRequest(
         {
@@ -111,7 +111,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
       );
       if (!reconstructed.ok) {
         runtime.log.info({ reason: reconstructed.reason }, 'rejected a malformed forward-auth request');
-        return reply.code(400).header('Cache-Control', 'no-store').send({ error: 'OFA_REQUEST_INVALID', message: reconstructed.reason });
+        return sendError(reply, 'OFA_REQUEST_INVALID', false, reconstructed.reason, undefined);
       }
       const original = reconstructed.request;
       const proxy = proxyKindOf(request.headers['x-forward-auth-proxy'], original.trustedForwarding);
@@ -137,8 +137,11 @@ export function buildApp(config: Config, deps: AppDeps): App {
   fastify.setErrorHandler((error: { message?: unknown; code?: unknown; statusCode?: unknown }, _request, reply) => {
     // Only the code: a message from a parser may quote the request, cookies included.
     log.error({ code: error.code }, 'unhandled error');
-    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-    return reply.code(status).header('Cache-Control', 'no-store').send({ error: status === 500 ? 'OFA_INTERNAL' : 'OFA_REQUEST_INVALID', message: status === 500 ? 'internal error' : 'bad request' });
+    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      // Fastify's own refusals (413 body too large, 415, …) keep their status.
+      return sendError(reply, 'OFA_REQUEST_INVALID', false, '', undefined, error.statusCode);
+    }
+    return sendError(reply, 'OFA_INTERNAL', false, '', undefined);
   });
 
   return {

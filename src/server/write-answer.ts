@@ -1,5 +1,5 @@
 import type { FastifyReply } from 'fastify';
-import { ERROR_TABLE } from '../errors.js';
+import { ERROR_TABLE, type ErrorCode } from '../errors.js';
 import type { Answer, ProxyKind } from '../forward/answer.js';
 import { errorPage, signedOutPage, unavailablePage } from './pages.js';
 
@@ -23,16 +23,10 @@ export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKin
       }
       return reply.code(302).header('Location', answer.location).send();
     case 'deny':
-      if (answer.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
-      return sendMessage(reply, answer.status, answer.status === 401 ? 'Unauthorized' : 'Forbidden', answer.reason, wantsHtml);
-    case 'error': {
-      const { status, title } = ERROR_TABLE[answer.code];
-      if (!wantsHtml) return reply.code(status).send({ error: answer.code, message: title });
-      return reply
-        .code(status)
-        .type('text/html; charset=utf-8')
-        .send(errorPage({ title, detail: answer.detail, code: answer.code, retryUrl: answer.retryUrl }));
-    }
+      if (answer.code === 'OFA_LOGIN_REQUIRED') reply.header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
+      return sendError(reply, answer.code, wantsHtml, answer.reason, undefined);
+    case 'error':
+      return sendError(reply, answer.code, wantsHtml, answer.detail, answer.retryUrl);
     case 'signed-out':
       // Not 2xx: through Traefik or Caddy a 2xx would hand the logout request to the application.
       reply.code(401).header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
@@ -45,8 +39,17 @@ export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKin
   }
 }
 
-function sendMessage(reply: FastifyReply, status: number, title: string, reason: string, wantsHtml: boolean): FastifyReply {
-  reply.code(status);
-  if (!wantsHtml) return reply.send({ error: title, message: reason });
-  return reply.type('text/html; charset=utf-8').send(errorPage({ title, detail: reason, code: String(status), retryUrl: undefined }));
+/** Status and words from the one table; the detail is ours and safe to show, never a provider's text. */
+export function sendError(
+  reply: FastifyReply,
+  code: ErrorCode,
+  wantsHtml: boolean,
+  detail: string,
+  retryUrl: string | undefined,
+  status: number = ERROR_TABLE[code].status,
+): FastifyReply {
+  const { title } = ERROR_TABLE[code];
+  reply.code(status).header('Cache-Control', 'no-store');
+  if (!wantsHtml) return reply.send({ error: code, message: title });
+  return reply.type('text/html; charset=utf-8').send(errorPage({ title, detail, code, retryUrl }));
 }

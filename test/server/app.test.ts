@@ -42,3 +42,29 @@ describe('buildApp', () => {
     }
   });
 });
+
+describe('answers from the one error table', () => {
+  it('keeps Fastify’s own client-error status (413 for a body over the limit) with our error shape', async () => {
+    const app = buildApp(configWith({ name: 'app' }), { log: createTestLogger().log });
+    try {
+      const response = await app.fastify.inject({ method: 'POST', url: '/auth/app', headers: { 'content-type': 'application/octet-stream' }, payload: Buffer.alloc(128 * 1024) });
+      expect(response.statusCode).toBe(413);
+      expect(response.json()).toEqual({ error: 'OFA_REQUEST_INVALID', message: 'The request is malformed.' });
+    } finally {
+      await app.fastify.close();
+      await app.stop();
+    }
+  });
+
+  it('answers a request it cannot place with 400 and no detail that echoes the input', async () => {
+    const app = buildApp(configWith({ name: 'app' }), { log: createTestLogger().log });
+    try {
+      const response = await app.fastify.inject({ method: 'GET', url: '/auth/app', headers: { host: 'bad host\\x' } });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toEqual({ error: 'OFA_REQUEST_INVALID', message: 'The request is malformed.' });
+    } finally {
+      await app.fastify.close();
+      await app.stop();
+    }
+  });
+});
