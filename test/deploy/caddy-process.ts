@@ -1,0 +1,141 @@
+/**
+ * Runs a real Caddy (Debian's binary) in the foreground on a loopback port, with the shipped
+ * example rendered into a temporary directory that is also its HOME and XDG dirs (Caddy writes
+ * autosave.json and its storage there), and stops it by PID. A missing binary is an error, never
+ * a skip: install it with `bash deploy/install-deps.sh`.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { writeCaddyfile, type CaddyfileOptions } from '../../deploy/caddy/caddyfile.js';
+import { freePort } from './nginx-process.js';
+
+export interface RunningCaddy {
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  /** What Caddy wrote to stderr so far (its JSON log). */
+  readonly log: () => string;
+  readonly stop: () => Promise<void>;
+}
+
+export function findCaddyBinary(): string {
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/usr/local/bin'];
+  for (const dir of dirs) {
+    if (dir === '') continue;
+    const candidate = join(dir, 'caddy');
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  throw new Error('caddy binary not found (looked in PATH and /usr/bin): run `bash deploy/install-deps.sh` to install it');
+}
+
+/** `caddy version`'s first word, e.g. "v2.6.2" (Debian prints "2.6.2"). */
+export function caddyVersion(): string {
+  const result = spawnSync(findCaddyBinary(), ['version'], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`caddy version failed: ${result.stderr}`);
+  return result.stdout.trim().split(/\s+/)[0] ?? '';
+}
+
+/** Environment that keeps every file Caddy writes inside `dir`. */
+function caddyEnv(dir: string): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: dir,
+    XDG_CONFIG_HOME: join(dir, 'config'),
+    XDG_DATA_HOME: join(dir, 'data'),
+  };
+}
+
+/** Validates a rendered Caddyfile with `caddy adapt --validate`; returns Caddy's stderr on failure. */
+export function validateCaddyfile(options: Omit<CaddyfileOptions, 'listen'>): { ok: boolean; output: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'ofa-caddy-'));
+  try {
+    const file = writeCaddyfile(join(dir, 'Caddyfile'), { ...options, listen: '127.0.0.1:8080' });
+    const result = spawnSync(findCaddyBinary(), ['adapt', '--config', file, '--adapter', 'caddyfile', '--validate'], {
+      encoding: 'utf8',
+      env: caddyEnv(dir),
+    });
+    return { ok: result.status === 0, output: result.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+type CaddyUpstreams = Omit<CaddyfileOptions, 'listen' | 'adminAddress'>;
+
+/**
+ * Starts Caddy on `port`, or on a free one. A test that had to promise its port to someone
+ * first (the provider's redirect_uris) passes it and gets no retry.
+ */
+export async function startCaddy(upstreams: CaddyUpstreams, port?: number): Promise<RunningCaddy> {
+  const binary = findCaddyBinary();
+  if (port !== undefined) return startOnPort(binary, port, upstreams);
+  // Another process can take the probed port before Caddy binds it; try a few ports.
+  let lastError: unknown;
+  for (let attempt = 0; attempt < 3; attempt += 1) {
+    try {
+      return await startOnPort(binary, await freePort(), upstreams);
+    } catch (error) {
+      lastError = error;
+      if (!String(error).includes('address already in use')) throw error;
+    }
+  }
+  throw lastError;
+}
+
+async function startOnPort(binary: string, port: number, upstreams: CaddyUpstreams): Promise<RunningCaddy> {
+  const dir = mkdtempSync(join(tmpdir(), 'ofa-caddy-'));
+  const file = writeCaddyfile(join(dir, 'Caddyfile'), { ...upstreams, listen: `127.0.0.1:${port}` });
+  const child = spawn(binary, ['run', '--config', file, '--adapter', 'caddyfile'], {
+    cwd: dir,
+    env: caddyEnv(dir),
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    // Logged once the listeners are bound and the config is live.
+    if (stderr.includes('"msg":"serving initial configuration"')) markReady();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.once('error', () => undefined);
+
+  const stopChild = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      process.kill(child.pid, signal);
+      await exited;
+    }
+  };
+  const failed = exited.then((code) => {
+    throw new Error(`caddy exited (code ${String(code)}) before serving:\n${stderr}`);
+  });
+  failed.catch(() => undefined);
+  try {
+    await Promise.race([ready, failed]);
+  } catch (error) {
+    await stopChild('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    dir,
+    log: () => stderr,
+    stop: async () => {
+      // Caddy shuts its servers down gracefully on SIGTERM.
+      await stopChild('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
