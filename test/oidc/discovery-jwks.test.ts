@@ -1,8 +1,8 @@
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair, jwtVerify, type CryptoKey, type JWK, type JWTPayload, type JWTVerifyOptions } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createProviderClient, type ProviderClient } from '../../src/oidc/discovery.js';
 import { createProviderFetch } from '../../src/oidc/http.js';
-import { JWKS_COOLDOWN_MS, verifyWithProviderKeys } from '../../src/oidc/jwks.js';
+import { JWKS_COOLDOWN_MS, providerKeySet } from '../../src/oidc/jwks.js';
 import { createTestLogger } from '../support/log.js';
 import { makeMiddlewareConfig } from '../support/middleware-config.js';
 import { discoveryDocument, findFreePort, sendJson, startScriptedServer, type ScriptedServer } from '../support/scripted-server.js';
@@ -12,6 +12,10 @@ afterEach(async () => {
   vi.useRealTimers();
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
+
+async function verifyWithProviderKeys(client: ProviderClient, jwt: string, options: JWTVerifyOptions & { algorithms: string[] }): Promise<JWTPayload> {
+  return (await jwtVerify(jwt, providerKeySet(client), options)).payload;
+}
 
 interface SigningKey {
   readonly kid: string;
@@ -58,7 +62,7 @@ function sign(key: SigningKey, issuer: string, claims: Record<string, unknown> =
     .sign(key.privateKey);
 }
 
-describe('verifyWithProviderKeys', () => {
+describe('the provider key set (providerKeySet)', () => {
   it('verifies a token signed with a published key and returns its claims', async () => {
     const key = await makeKey('k1');
     const { issuer, jwksFetches } = await startKeyProvider([key]);
