@@ -10,6 +10,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const CADDYFILE_PATH = resolve(dirname(fileURLToPath(import.meta.url)), 'Caddyfile');
 
@@ -85,21 +86,20 @@ export function writeCaddyfile(path: string, options: CaddyfileOptions): string 
   return path;
 }
 
-function argValue(argv: readonly string[], flag: string): string {
-  const index = argv.indexOf(flag);
-  const value = index === -1 ? undefined : argv[index + 1];
-  if (value === undefined) throw new Error(`missing ${flag}`);
-  return value;
-}
-
 const entry = process.argv[1];
 if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
-  const argv = process.argv.slice(2);
-  const path = writeCaddyfile(resolve(argValue(argv, '--out')), {
-    listen: argValue(argv, '--listen'),
-    authAddress: argValue(argv, '--auth'),
-    appAddress: argValue(argv, '--app'),
-    middleware: argv.includes('--middleware') ? argValue(argv, '--middleware') : undefined,
+  const { values } = parseArgs({
+    options: { out: { type: 'string' }, listen: { type: 'string' }, auth: { type: 'string' }, app: { type: 'string' }, middleware: { type: 'string' } },
+  });
+  const { out, listen, auth, app, middleware } = values;
+  if (out === undefined || listen === undefined || auth === undefined || app === undefined) {
+    throw new Error('usage: caddyfile.ts --out FILE --listen HOST:PORT --auth HOST:PORT --app HOST:PORT [--middleware NAME]');
+  }
+  const path = writeCaddyfile(resolve(out), {
+    listen,
+    authAddress: auth,
+    appAddress: app,
+    middleware,
   });
   process.stdout.write(`${path}\n`);
 }

@@ -11,6 +11,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
 export const SNIPPET_PATH = resolve(dirname(fileURLToPath(import.meta.url)), '../../nginx/oidc-forward-auth.conf');
 
@@ -76,22 +77,21 @@ export function writeNginxConf(options: NginxConfOptions): string {
   return path;
 }
 
-function argValue(argv: readonly string[], flag: string): string {
-  const index = argv.indexOf(flag);
-  const value = index === -1 ? undefined : argv[index + 1];
-  if (value === undefined) throw new Error(`missing ${flag}`);
-  return value;
-}
-
 const entry = process.argv[1];
 if (entry !== undefined && import.meta.url === pathToFileURL(entry).href) {
-  const argv = process.argv.slice(2);
+  const { values } = parseArgs({
+    options: { prefix: { type: 'string' }, listen: { type: 'string' }, auth: { type: 'string' }, app: { type: 'string' }, middleware: { type: 'string' } },
+  });
+  const { prefix, listen, auth, app, middleware } = values;
+  if (prefix === undefined || listen === undefined || auth === undefined || app === undefined) {
+    throw new Error('usage: nginx-conf.ts --prefix DIR --listen HOST:PORT --auth HOST:PORT --app HOST:PORT [--middleware NAME]');
+  }
   const path = writeNginxConf({
-    prefix: resolve(argValue(argv, '--prefix')),
-    listen: argValue(argv, '--listen'),
-    authAddress: argValue(argv, '--auth'),
-    appAddress: argValue(argv, '--app'),
-    middleware: argv.includes('--middleware') ? argValue(argv, '--middleware') : undefined,
+    prefix: resolve(prefix),
+    listen,
+    authAddress: auth,
+    appAddress: app,
+    middleware,
   });
   process.stdout.write(`${path}\n`);
 }

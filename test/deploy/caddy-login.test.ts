@@ -10,7 +10,7 @@ import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider
 import { startService, type TestService } from '../support/service.js';
 import { startCaddy, type RunningCaddy } from './caddy-process.js';
 import { createHttpBrowser, loginThroughProxy } from './http-browser.js';
-import { freePort } from './nginx-process.js';
+import { findFreePort } from '../support/scripted-server.js';
 
 const MIDDLEWARE = 'app';
 const SESSION_COOKIE = `${MIDDLEWARE}-session`;
@@ -29,7 +29,7 @@ let site: string;
 beforeAll(async () => {
   // The provider must know Caddy's origin (redirect_uris) before the service can discover it,
   // and Caddy needs the service's address: Caddy's port is chosen first and started last.
-  const caddyPort = await freePort();
+  const caddyPort = await findFreePort();
   site = `http://127.0.0.1:${caddyPort}`;
   upstream = await startEchoUpstream();
   op = await startTestProvider({

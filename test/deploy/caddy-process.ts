@@ -5,11 +5,11 @@
  * a skip: install it with `bash deploy/install-deps.sh`.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { writeCaddyfile, type CaddyfileOptions } from '../../deploy/caddy/caddyfile.js';
-import { freePort } from './nginx-process.js';
+import { findBinary, startOnFreePort } from './binaries.js';
 
 export interface RunningCaddy {
   readonly url: string;
@@ -21,18 +21,7 @@ export interface RunningCaddy {
 }
 
 export function findCaddyBinary(): string {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/bin', '/usr/local/bin'];
-  for (const dir of dirs) {
-    if (dir === '') continue;
-    const candidate = join(dir, 'caddy');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here; keep looking
-    }
-  }
-  throw new Error('caddy binary not found (looked in PATH and /usr/bin): run `bash deploy/install-deps.sh` to install it');
+  return findBinary('caddy', ['/usr/bin', '/usr/local/bin']);
 }
 
 /** `caddy version`'s first word, e.g. "v2.6.2" (Debian prints "2.6.2"). */
@@ -76,17 +65,7 @@ type CaddyUpstreams = Omit<CaddyfileOptions, 'listen' | 'adminAddress'>;
 export async function startCaddy(upstreams: CaddyUpstreams, port?: number): Promise<RunningCaddy> {
   const binary = findCaddyBinary();
   if (port !== undefined) return startOnPort(binary, port, upstreams);
-  // Another process can take the probed port before Caddy binds it; try a few ports.
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    try {
-      return await startOnPort(binary, await freePort(), upstreams);
-    } catch (error) {
-      lastError = error;
-      if (!String(error).includes('address already in use')) throw error;
-    }
-  }
-  throw lastError;
+  return startOnFreePort((free) => startOnPort(binary, free, upstreams));
 }
 
 async function startOnPort(binary: string, port: number, upstreams: CaddyUpstreams): Promise<RunningCaddy> {

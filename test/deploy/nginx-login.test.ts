@@ -15,7 +15,8 @@ import { makeMiddlewareConfig } from '../support/middleware-config.js';
 import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
 import { TEST_SECRET } from '../support/service.js';
 import { createHttpBrowser, loginThroughProxy } from './http-browser.js';
-import { freePort, startNginx, type RunningNginx } from './nginx-process.js';
+import { startNginx, type RunningNginx } from './nginx-process.js';
+import { findFreePort } from '../support/scripted-server.js';
 
 const MIDDLEWARE = 'app';
 const SESSION_COOKIE = `${MIDDLEWARE}-session`;
@@ -88,7 +89,7 @@ let service: ServiceOnPort;
 let site: string;
 
 beforeAll(async () => {
-  servicePort = await freePort();
+  servicePort = await findFreePort();
   upstream = await startEchoUpstream();
   nginx = await startNginx({ authAddress: `127.0.0.1:${servicePort}`, appAddress: `127.0.0.1:${upstream.port}`, middleware: MIDDLEWARE });
   site = nginx.url;

@@ -4,11 +4,11 @@
  * skip: install it with `bash deploy/install-deps.sh`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { writeNginxConf, type NginxConfOptions } from '../../deploy/demo/nginx-conf.js';
+import { findBinary, startOnFreePort } from './binaries.js';
 
 export interface RunningNginx {
   readonly url: string;
@@ -18,47 +18,14 @@ export interface RunningNginx {
 }
 
 export function findNginxBinary(): string {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin'];
-  for (const dir of dirs) {
-    if (dir === '') continue;
-    const candidate = join(dir, 'nginx');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here; keep looking
-    }
-  }
-  throw new Error('nginx binary not found (looked in PATH and /usr/sbin): run `bash deploy/install-deps.sh` to install it');
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
+  return findBinary('nginx', ['/usr/sbin', '/usr/local/sbin', '/usr/local/nginx/sbin']);
 }
 
 type Upstreams = Pick<NginxConfOptions, 'authAddress' | 'appAddress' | 'middleware' | 'snippet'>;
 
 export async function startNginx(upstreams: Upstreams): Promise<RunningNginx> {
   const binary = findNginxBinary();
-  // Another process can take the probed port before nginx binds it; try a few ports.
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    try {
-      return await startOnPort(binary, await freePort(), upstreams);
-    } catch (error) {
-      lastError = error;
-      if (!String(error).includes('Address already in use')) throw error;
-    }
-  }
-  throw lastError;
+  return startOnFreePort((port) => startOnPort(binary, port, upstreams));
 }
 
 async function startOnPort(binary: string, port: number, upstreams: Upstreams): Promise<RunningNginx> {
