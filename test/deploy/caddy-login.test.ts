@@ -9,12 +9,11 @@ import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../
 import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
 import { startService, type TestService } from '../support/service.js';
 import { startCaddy, type RunningCaddy } from './caddy-process.js';
-import { createHttpBrowser, loginThroughProxy } from './http-browser.js';
+import { createHttpBrowser, expectAliceSignsInThroughProxy, loginThroughProxy } from './http-browser.js';
 import { findFreePort } from '../support/scripted-server.js';
 
 const MIDDLEWARE = 'app';
 const SESSION_COOKIE = `${MIDDLEWARE}-session`;
-const STATE_COOKIE_PREFIX = `${MIDDLEWARE}-state.`;
 const SESSION_EXPIRY_SECONDS = 600;
 /** `nickname` is a claim the provider never releases: its header must arrive empty. */
 const FORWARD_HEADERS = { 'X-Forwarded-User': 'email', 'X-Forwarded-Groups': 'groups', 'X-Forwarded-Nickname': 'nickname' };
@@ -87,35 +86,9 @@ afterAll(async () => {
 
 describe('a browser signing in through Caddy', () => {
   it('is sent to the provider, comes back through /callback, and reaches the application as alice', async () => {
-    const browser = createHttpBrowser();
-    const page = `${site}/private/page?x=1`;
-
-    const login = await loginThroughProxy(page, 'alice', browser);
-    expect(login.start.location?.startsWith(`${op.issuer}/auth?`)).toBe(true);
-    const authorization = new URL(login.start.location ?? '').searchParams;
-    expect(authorization.get('redirect_uri')).toBe(`${site}/callback`);
-    expect(authorization.get('client_id')).toBe(TEST_CLIENT_ID);
-    expect(login.start.setCookies).toHaveLength(1);
-    expect(login.start.setCookies[0]?.startsWith(STATE_COOKIE_PREFIX)).toBe(true);
-
-    expect(login.callbackUrl.startsWith(`${site}/callback?`)).toBe(true);
-    expect(login.callback.location).toBe(page);
-    expect(login.callback.setCookies.some((cookie) => cookie.startsWith(`${SESSION_COOKIE}=`))).toBe(true);
-    expect(login.callback.setCookies.some((cookie) => cookie.startsWith(STATE_COOKIE_PREFIX) && cookie.includes('Max-Age=0'))).toBe(true);
-    expect(browser.jar.all().map((cookie) => cookie.name)).toEqual([SESSION_COOKIE]);
-
-    const landed = await browser.navigate(page, {
-      Accept: 'application/json',
-      'X-Forwarded-User': 'mallory@example.com',
-      'X-Forwarded-Groups': 'root',
-    });
-    expect(landed.status).toBe(200);
-    const echoed = JSON.parse(landed.body) as EchoedRequest;
-    expect(echoed.url).toBe('/private/page?x=1');
-    expect(echoed.headers['x-forwarded-user']).toBe('alice@example.com');
-    expect(echoed.headers['x-forwarded-groups']).toBe('admin,dev');
-    expect(echoed.headers.host).toBe(`127.0.0.1:${caddy.port}`);
+    await expectAliceSignsInThroughProxy({ site, issuer: op.issuer, clientID: TEST_CLIENT_ID, middleware: MIDDLEWARE });
   });
+
 
   it('hands the application an empty header for a missing claim: neither placeholder text nor the client\'s copy', async () => {
     const { browser } = await loginThroughProxy(`${site}/`, 'bob');

@@ -1,9 +1,11 @@
 /**
  * A browser reduced to what the login through a real proxy needs: undici requests with manual
- * redirects, a cookie jar, and the headers of a top-level navigation. Shared by the nginx login
- * test and the demo test, which both drive real nginx in front of the real service.
+ * redirects, a cookie jar, and the headers of a top-level navigation. Shared by the nginx and Caddy login
+ * tests and the demo test, which drive a real proxy in front of the real service.
  */
 import { request, type Dispatcher } from 'undici';
+import { expect } from 'vitest';
+import type { EchoedRequest } from '../../deploy/demo/echo-upstream.js';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';
 import { NAVIGATION_HEADERS } from '../support/forward-auth-client.js';
 import { completeLogin } from '../support/op.js';
@@ -83,4 +85,51 @@ export async function loginThroughProxy(pageUrl: string, user = 'alice', browser
     throw new ProxiedLoginError(`expected the callback to redirect back, got ${callback.status}: ${callback.body.slice(0, 200)}`);
   }
   return { browser, start, callbackUrl, callback };
+}
+
+export interface ProxySite {
+  /** The proxy's origin, e.g. http://127.0.0.1:PORT. */
+  readonly site: string;
+  readonly issuer: string;
+  readonly clientID: string;
+  readonly middleware: string;
+}
+
+/**
+ * The sign-in every proxy recipe must give, step by step: page load → provider (one state
+ * cookie) → /callback → back to the page with only the session cookie → the application sees
+ * alice, not the identity the client tried to send.
+ */
+export async function expectAliceSignsInThroughProxy(proxy: ProxySite): Promise<void> {
+  const browser = createHttpBrowser();
+  const page = `${proxy.site}/private/page?x=1`;
+  const sessionCookie = `${proxy.middleware}-session`;
+  const statePrefix = `${proxy.middleware}-state.`;
+
+  const login = await loginThroughProxy(page, 'alice', browser);
+  expect(login.start.status).toBe(302);
+  expect(login.start.location?.startsWith(`${proxy.issuer}/auth?`)).toBe(true);
+  const authorization = new URL(login.start.location ?? '').searchParams;
+  expect(authorization.get('redirect_uri')).toBe(`${proxy.site}/callback`);
+  expect(authorization.get('client_id')).toBe(proxy.clientID);
+  expect(login.start.setCookies).toHaveLength(1);
+  expect(login.start.setCookies[0]?.startsWith(statePrefix)).toBe(true);
+
+  expect(login.callbackUrl.startsWith(`${proxy.site}/callback?`)).toBe(true);
+  expect(login.callback.location).toBe(page);
+  expect(login.callback.setCookies.some((cookie) => cookie.startsWith(`${sessionCookie}=`))).toBe(true);
+  expect(login.callback.setCookies.some((cookie) => cookie.startsWith(statePrefix) && cookie.includes('Max-Age=0'))).toBe(true);
+  expect(browser.jar.all().map((cookie) => cookie.name)).toEqual([sessionCookie]);
+
+  const landed = await browser.navigate(page, {
+    Accept: 'application/json',
+    'X-Forwarded-User': 'mallory@example.com',
+    'X-Forwarded-Groups': 'root',
+  });
+  expect(landed.status).toBe(200);
+  const echoed = JSON.parse(landed.body) as EchoedRequest;
+  expect(echoed.url).toBe('/private/page?x=1');
+  expect(echoed.headers['x-forwarded-user']).toBe('alice@example.com');
+  expect(echoed.headers['x-forwarded-groups']).toBe('admin,dev');
+  expect(echoed.headers.host).toBe(new URL(proxy.site).host);
 }

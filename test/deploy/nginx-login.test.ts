@@ -14,7 +14,7 @@ import { createTestLogger, type TestLogger } from '../support/log.js';
 import { makeMiddlewareConfig } from '../support/middleware-config.js';
 import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
 import { TEST_SECRET } from '../support/service.js';
-import { createHttpBrowser, loginThroughProxy } from './http-browser.js';
+import { createHttpBrowser, expectAliceSignsInThroughProxy, loginThroughProxy } from './http-browser.js';
 import { startNginx, type RunningNginx } from './nginx-process.js';
 import { findFreePort } from '../support/scripted-server.js';
 
@@ -126,36 +126,9 @@ afterAll(async () => {
 
 describe('a browser signing in through nginx', () => {
   it('is sent to the provider, comes back through /callback, and reaches the application as alice', async () => {
-    const browser = createHttpBrowser();
-    const page = `${site}/private/page?x=1`;
-
-    const login = await loginThroughProxy(page, 'alice', browser);
-    expect(login.start.status).toBe(302);
-    expect(login.start.location?.startsWith(`${op.issuer}/auth?`)).toBe(true);
-    const authorization = new URL(login.start.location ?? '').searchParams;
-    expect(authorization.get('redirect_uri')).toBe(`${site}/callback`);
-    expect(authorization.get('client_id')).toBe(TEST_CLIENT_ID);
-    expect(login.start.setCookies).toHaveLength(1);
-    expect(login.start.setCookies[0]?.startsWith(STATE_COOKIE_PREFIX)).toBe(true);
-
-    expect(login.callbackUrl.startsWith(`${site}/callback?`)).toBe(true);
-    expect(login.callback.location).toBe(page);
-    expect(login.callback.setCookies.some((cookie) => cookie.startsWith(`${SESSION_COOKIE}=`))).toBe(true);
-    expect(login.callback.setCookies.some((cookie) => cookie.startsWith(STATE_COOKIE_PREFIX) && cookie.includes('Max-Age=0'))).toBe(true);
-    expect(browser.jar.all().map((cookie) => cookie.name)).toEqual([SESSION_COOKIE]);
-
-    const landed = await browser.navigate(page, {
-      Accept: 'application/json',
-      'X-Forwarded-User': 'mallory@example.com',
-      'X-Forwarded-Groups': 'root',
-    });
-    expect(landed.status).toBe(200);
-    const echoed = JSON.parse(landed.body) as EchoedRequest;
-    expect(echoed.url).toBe('/private/page?x=1');
-    expect(echoed.headers['x-forwarded-user']).toBe('alice@example.com');
-    expect(echoed.headers['x-forwarded-groups']).toBe('admin,dev');
-    expect(echoed.headers.host).toBe(`127.0.0.1:${nginx.port}`);
+    await expectAliceSignsInThroughProxy({ site, issuer: op.issuer, clientID: TEST_CLIENT_ID, middleware: MIDDLEWARE });
   });
+
 
   it('gets 401 (not a redirect, not 500) for a background request without a session, and no state cookie', async () => {
     const browser = createHttpBrowser();
