@@ -249,9 +249,6 @@ async function handleCallback(rt: MiddlewareRuntime, request: ForwardAuthRequest
     const code = listFlowCookies(stateCookie.name, jar).length > 0 ? 'OFA_CALLBACK_STATE_MISMATCH' : 'OFA_CALLBACK_STATE_MISSING';
     return fail(new OfaError(code, 'no login in progress in this browser matches this response'));
   }
-  if (params.getAll('code').length !== 1) {
-    return fail(new OfaError('OFA_CALLBACK_CODE_MISSING', 'the response must carry exactly one code'));
-  }
   const provider = providerContext(rt);
   if (provider === undefined) return { kind: 'unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS };
 

@@ -133,3 +133,27 @@ export async function expectAliceSignsInThroughProxy(proxy: ProxySite): Promise<
   expect(echoed.headers['x-forwarded-groups']).toBe('admin,dev');
   expect(echoed.headers.host).toBe(new URL(proxy.site).host);
 }
+
+/**
+ * Signing out through the proxy: /logout clears the session cookie and sends the browser to the
+ * provider's end-session endpoint; the next page load starts a new login.
+ */
+export async function expectSignOutThroughProxy(proxy: ProxySite): Promise<void> {
+  const sessionCookie = `${proxy.middleware}-session`;
+  const { browser } = await loginThroughProxy(`${proxy.site}/`, 'alice');
+  expect(browser.jar.get(sessionCookie)).toBeDefined();
+  const metadata = (await (await fetch(`${proxy.issuer}/.well-known/openid-configuration`)).json()) as { end_session_endpoint: string };
+
+  const answer = await browser.navigate(`${proxy.site}/logout`);
+  expect(answer.status).toBe(302);
+  const location = new URL(answer.location ?? '');
+  expect(`${location.origin}${location.pathname}`).toBe(metadata.end_session_endpoint);
+  expect(location.searchParams.get('post_logout_redirect_uri')).toBe(`${proxy.site}/`);
+  expect(location.searchParams.get('id_token_hint')).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+  expect(answer.setCookies.some((cookie) => cookie.startsWith(`${sessionCookie}=`) && cookie.includes('Max-Age=0'))).toBe(true);
+  expect(browser.jar.get(sessionCookie)).toBeUndefined();
+
+  const again = await browser.navigate(`${proxy.site}/`);
+  expect(again.status).toBe(302);
+  expect(again.location?.startsWith(`${proxy.issuer}/auth?`)).toBe(true);
+}

@@ -4,6 +4,7 @@ import { createProviderClient, type ProviderClient } from '../../src/oidc/discov
 import { createProviderFetch } from '../../src/oidc/http.js';
 import { JWKS_COOLDOWN_MS, providerKeySet } from '../../src/oidc/jwks.js';
 import { createTestLogger } from '../support/log.js';
+import { readyProviderClient } from '../support/provider-client.js';
 import { makeMiddlewareConfig } from '../support/middleware-config.js';
 import { discoveryDocument, findFreePort, sendJson, startScriptedServer, type ScriptedServer } from '../support/scripted-server.js';
 
@@ -42,13 +43,8 @@ async function startKeyProvider(published: SigningKey[]): Promise<{ server: Scri
 }
 
 async function readyClient(issuer: string): Promise<ProviderClient> {
-  const middleware = makeMiddlewareConfig({ issuer, clientConfig: { maxRetries: 0 } });
-  const { log } = createTestLogger();
-  const fetch = createProviderFetch(middleware.clientConfig, log);
-  const providerClient = createProviderClient(middleware, { fetch, log });
-  cleanups.push(() => fetch.close());
-  cleanups.push(() => providerClient.stop());
-  await providerClient.ready();
+  const { providerClient, stop } = await readyProviderClient(makeMiddlewareConfig({ issuer, clientConfig: { maxRetries: 0 } }));
+  cleanups.push(stop);
   return providerClient;
 }
 

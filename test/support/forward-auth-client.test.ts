@@ -1,10 +1,8 @@
 import * as client from 'openid-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createProviderClient } from '../../src/oidc/discovery.js';
-import { createProviderFetch } from '../../src/oidc/http.js';
 import { createCookieJar } from './cookie-jar.js';
 import { browserLogin, forwardAuth } from './forward-auth-client.js';
-import { createTestLogger } from './log.js';
+import { readyProviderClient } from './provider-client.js';
 import { makeMiddlewareConfig } from './middleware-config.js';
 import { TEST_APP_ORIGIN, startTestProvider } from './op.js';
 import { startScriptedServer, type RecordedRequest, type ScriptedHandler, type ScriptedServer } from './scripted-server.js';
@@ -153,13 +151,8 @@ describe('browserLogin', () => {
   async function startToyService(): Promise<{ authAddress: string }> {
     const op = await startTestProvider();
     cleanups.push(() => op.stop());
-    const middleware = makeMiddlewareConfig({ issuer: op.issuer });
-    const { log } = createTestLogger();
-    const fetch = createProviderFetch(middleware.clientConfig, log);
-    const providerClient = createProviderClient(middleware, { fetch, log });
-    cleanups.push(() => fetch.close());
-    cleanups.push(() => providerClient.stop());
-    await providerClient.ready();
+    const { providerClient, stop } = await readyProviderClient(makeMiddlewareConfig({ issuer: op.issuer }));
+    cleanups.push(stop);
     const config = providerClient.current();
     if (config === undefined) throw new Error('not discovered');
 

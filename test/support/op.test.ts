@@ -1,11 +1,10 @@
 import * as client from 'openid-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createProviderClient, type ProviderClient } from '../../src/oidc/discovery.js';
-import { createProviderFetch } from '../../src/oidc/http.js';
+import type { ProviderClient } from '../../src/oidc/discovery.js';
 import { jwtVerify } from 'jose';
 import { providerKeySet } from '../../src/oidc/jwks.js';
 import { createCookieJar } from './cookie-jar.js';
-import { createTestLogger } from './log.js';
+import { readyProviderClient } from './provider-client.js';
 import { makeMiddlewareConfig } from './middleware-config.js';
 import { LoginFlowError, TEST_APP_ORIGIN, TEST_CLIENT_ID, completeLogin, startTestProvider, type DevProvider } from './op.js';
 
@@ -18,13 +17,8 @@ afterEach(async () => {
 async function provider(options: Parameters<typeof startTestProvider>[0] = {}): Promise<{ op: DevProvider; providerClient: ProviderClient; config: client.Configuration }> {
   const op = await startTestProvider(options);
   cleanups.push(() => op.stop());
-  const middleware = makeMiddlewareConfig({ issuer: op.issuer });
-  const { log } = createTestLogger();
-  const fetch = createProviderFetch(middleware.clientConfig, log);
-  const providerClient = createProviderClient(middleware, { fetch, log });
-  cleanups.push(() => fetch.close());
-  cleanups.push(() => providerClient.stop());
-  await providerClient.ready();
+  const { providerClient, stop } = await readyProviderClient(makeMiddlewareConfig({ issuer: op.issuer }));
+  cleanups.push(stop);
   const config = providerClient.current();
   if (config === undefined) throw new Error('not discovered');
   return { op, providerClient, config };
