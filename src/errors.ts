@@ -25,20 +25,28 @@ export type ErrorCode =
   | 'OFA_LOGIN_REQUIRED'
   | 'OFA_CLAIMS_DENIED'
   | 'OFA_CSRF_INVALID'
-  | 'OFA_SESSION_TOO_LARGE';
+  | 'OFA_SESSION_TOO_LARGE'
+  | 'OFA_STORE_UNAVAILABLE'
+  | 'OFA_LOGOUT_TOKEN_INVALID'
+  | 'OFA_METHOD_NOT_ALLOWED';
 
 export interface ErrorDescription {
   readonly status: number;
   /** Shown to the user on the error page; safe to show, says what happened. */
   readonly title: string;
+  /**
+   * Says nothing about the session or the request: something we depend on (the provider, the
+   * session store) could not answer. Sessions are kept and the client is told to retry.
+   */
+  readonly transient?: true;
 }
 
 export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorDescription>> = Object.freeze({
   OFA_CONFIG_INVALID: { status: 500, title: 'The service is misconfigured.' },
   OFA_SECRET_UNRESOLVED: { status: 500, title: 'A secret could not be read.' },
-  OFA_PROVIDER_UNAVAILABLE: { status: 503, title: 'The identity provider is not reachable yet.' },
-  OFA_PROVIDER_TIMEOUT: { status: 504, title: 'The identity provider did not answer in time.' },
-  OFA_PROVIDER_RESPONSE: { status: 502, title: 'The identity provider sent an answer we cannot use.' },
+  OFA_PROVIDER_UNAVAILABLE: { status: 503, title: 'The identity provider is not reachable yet.', transient: true },
+  OFA_PROVIDER_TIMEOUT: { status: 504, title: 'The identity provider did not answer in time.', transient: true },
+  OFA_PROVIDER_RESPONSE: { status: 502, title: 'The identity provider sent an answer we cannot use.', transient: true },
   OFA_DISCOVERY_ISSUER_MISMATCH: { status: 502, title: 'The identity provider does not match its configuration.' },
   OFA_CALLBACK_PROVIDER_ERROR: { status: 401, title: 'The identity provider did not sign you in.' },
   OFA_CALLBACK_STATE_MISSING: { status: 400, title: 'This sign-in link has expired or was already used.' },
@@ -56,6 +64,9 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorDescription>> = Object
   OFA_CLAIMS_DENIED: { status: 403, title: 'You are signed in, but not allowed here.' },
   OFA_CSRF_INVALID: { status: 403, title: 'The request is missing a valid CSRF token.' },
   OFA_SESSION_TOO_LARGE: { status: 401, title: 'Your identity carries more than a session cookie can hold.' },
+  OFA_STORE_UNAVAILABLE: { status: 503, title: 'The session store is not reachable right now.', transient: true },
+  OFA_LOGOUT_TOKEN_INVALID: { status: 400, title: 'The logout token is not valid.' },
+  OFA_METHOD_NOT_ALLOWED: { status: 405, title: 'This address does not accept that method.' },
 });
 
 export class OfaError extends Error {
@@ -74,4 +85,9 @@ export class OfaError extends Error {
 
 export function isOfaError(value: unknown): value is OfaError {
   return value instanceof OfaError;
+}
+
+/** An error (ours or not) that says a dependency is down rather than anything about the request. */
+export function isTransientError(error: unknown): error is OfaError {
+  return isOfaError(error) && ERROR_TABLE[error.code].transient === true;
 }

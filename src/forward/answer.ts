@@ -40,6 +40,13 @@ export type Answer =
   | {
       readonly kind: 'unavailable';
       readonly retryAfterSeconds: number;
+    }
+  | {
+      /** The answer to the provider's back-channel logout POST (Back-Channel Logout 1.0, 2.8). */
+      readonly kind: 'backchannel-logout';
+      readonly status: 200 | 400 | 405;
+      /** Why a 400 or 405, for the provider's log and ours; fixed words, never token contents. */
+      readonly reason: string;
     };
 
 /**

@@ -6,8 +6,7 @@ import type { ProviderClient } from '../oidc/discovery.js';
 import { createCookieSessionStore } from '../session/cookie-store.js';
 import { deriveCsrfKeys, type CsrfKeys } from '../session/csrf.js';
 import type { Sealer } from '../session/seal.js';
-import { ALWAYS_KEPT_CLAIMS, type Session } from '../session/session.js';
-import { createSingleFlight, type SingleFlight } from '../session/single-flight.js';
+import { ALWAYS_KEPT_CLAIMS } from '../session/session.js';
 import type { SessionStore } from '../session/store.js';
 import { parseUrlOption, type ParsedUrlOption } from './url-option.js';
 
@@ -15,12 +14,6 @@ export interface ForwardedHeader {
   readonly name: string;
   readonly key: ClaimKey;
 }
-
-/** The outcome of one refresh, shared by every request that raced for it. */
-export type RefreshOutcome =
-  | { readonly ok: true; readonly session: Session; readonly cookieValue: string }
-  /** `transient`: the provider could not be reached or failed on its side; the session is kept. */
-  | { readonly ok: false; readonly reason: string; readonly transient: boolean };
 
 /**
  * Everything one middleware needs at request time, built once from its configuration so the
@@ -40,13 +33,13 @@ export interface MiddlewareRuntime {
   readonly sealer: Sealer;
   readonly store: SessionStore;
   readonly csrfKeys: CsrfKeys;
-  readonly refreshes: SingleFlight<string, RefreshOutcome>;
   readonly urls: {
     readonly redirect: ParsedUrlOption;
     readonly login: ParsedUrlOption | undefined;
     readonly logout: ParsedUrlOption | undefined;
     readonly postLogin: ParsedUrlOption | undefined;
     readonly postLogout: ParsedUrlOption | undefined;
+    readonly backchannelLogout: ParsedUrlOption | undefined;
   };
 }
 
@@ -59,9 +52,6 @@ export interface MiddlewareRuntimeDeps {
   /** Defaults to the cookie store; the Redis store plugs in here. */
   readonly store?: SessionStore;
 }
-
-/** The cookie that carries the signed double-submit token; its name is fixed by the spec. */
-export const CSRF_COOKIE_NAME = 'traefikee-csrf-token';
 
 export function createMiddlewareRuntime(config: MiddlewareConfig, deps: MiddlewareRuntimeDeps): MiddlewareRuntime {
   const claims = config.claims === undefined || config.claims.trim() === '' ? undefined : compileClaims(config.claims);
@@ -94,15 +84,17 @@ export function createMiddlewareRuntime(config: MiddlewareConfig, deps: Middlewa
     keptIdClaims,
     keptAccessClaims,
     sealer: deps.sealer,
-    store: deps.store ?? createCookieSessionStore({ sealer: deps.sealer, purpose: `session:${config.name}` }),
+    store:
+      deps.store ??
+      createCookieSessionStore({ sealer: deps.sealer, purpose: `session:${config.name}`, sessionLifetimeSeconds: config.session.expiry }),
     csrfKeys: deriveCsrfKeys(deps.server.secrets),
-    refreshes: createSingleFlight<string, RefreshOutcome>(),
     urls: {
       redirect: parseUrlOption(config.redirectUrl),
       login: optional(config.loginUrl),
       logout: optional(config.logoutUrl),
       postLogin: optional(config.postLoginRedirectUrl),
       postLogout: optional(config.postLogoutRedirectUrl),
+      backchannelLogout: optional(config.backchannelLogoutUrl),
     },
   });
 }

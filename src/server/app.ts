@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
-import { OfaError } from '../errors.js';
 import { proxyKindOf } from '../forward/answer.js';
 import { handleForwardAuth } from '../forward/handle-forward-auth.js';
 import { reconstructOriginalRequest } from '../forward/original-request.js';
@@ -13,6 +12,7 @@ import { createProviderFetch } from '../oidc/http.js';
 import { providerKeySet } from '../oidc/jwks.js';
 import { createSealer } from '../session/seal.js';
 import type { SessionStore } from '../session/store.js';
+import { createSessionStores } from './session-stores.js';
 import { sendError, writeAnswer } from './write-answer.js';
 
 export interface AppDeps {
@@ -27,7 +27,7 @@ export interface AppDeps {
 export interface App {
   readonly fastify: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
   readonly middlewares: ReadonlyMap<string, MiddlewareRuntime>;
-  /** Stops background discovery and closes provider connections (after fastify.close()). */
+  /** Stops background discovery, closes provider and session-store connections (after fastify.close()). */
   readonly stop: () => Promise<void>;
 }
 
@@ -41,7 +41,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
   const isTrusted = createTrustedProxies(config.server.trustedProxies);
   const sealer = createSealer(config.server.secrets);
 
-  assertSupported(config, deps);
+  const stores = createSessionStores({ sealer, log });
   const ownedProviders: ProviderClient[] = [];
   const middlewares = new Map<string, MiddlewareRuntime>();
   for (const middleware of Object.values(config.middlewares)) {
@@ -52,7 +52,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
       ownedProviders.push(provider);
     }
     const client = provider;
-    const store = deps.stores?.[middleware.name];
+    const store = deps.stores?.[middleware.name] ?? stores.storeFor(middleware);
     middlewares.set(
       middleware.name,
       createMiddlewareRuntime(middleware, {
@@ -61,7 +61,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
         provider: client,
         providerKeys: () => providerKeySet(client),
         sealer,
-        ...(store === undefined ? {} : { store }),
+        store,
       }),
     );
   }
@@ -115,7 +115,8 @@ export function buildApp(config: Config, deps: AppDeps): App {
       }
       const original = reconstructed.request;
       const proxy = proxyKindOf(request.headers['x-forward-auth-proxy'], original.trustedForwarding);
-      const answer = await handleForwardAuth(runtime, { original, headers: request.headers, proxy, now: now() });
+      const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+      const answer = await handleForwardAuth(runtime, { original, headers: request.headers, body, proxy, nowSeconds: now() });
       writeAnswer(reply, answer, proxy, wantsHtml(request));
       // One access line per request; the path only, since a query may carry a code or state.
       runtime.log.info(
@@ -152,25 +153,9 @@ export function buildApp(config: Config, deps: AppDeps): App {
         provider.stop();
         await provider.fetch.close();
       }
+      await stores.close();
     },
   };
-}
-
-/**
- * Options the configuration model already accepts but this version cannot honour yet. Starting
- * anyway would keep sessions somewhere the operator did not ask for, or ignore logouts: refuse.
- */
-function assertSupported(config: Config, deps: AppDeps): void {
-  const problems: string[] = [];
-  for (const middleware of Object.values(config.middlewares)) {
-    if (middleware.session.store !== undefined && deps.stores?.[middleware.name] === undefined) {
-      problems.push(`middlewares.${middleware.name}.session.store.redis: the Redis session store is not available in this version`);
-    }
-    if (middleware.backchannelLogoutUrl !== undefined) {
-      problems.push(`middlewares.${middleware.name}.backchannelLogoutUrl: back-channel logout is not available in this version`);
-    }
-  }
-  if (problems.length > 0) throw new OfaError('OFA_CONFIG_INVALID', problems.join('; '));
 }
 
 function wantsHtml(request: FastifyRequest): boolean {

@@ -31,6 +31,10 @@ export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKin
       // Not 2xx: through Traefik or Caddy a 2xx would hand the logout request to the application.
       reply.code(401).header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
       return wantsHtml ? reply.type('text/html; charset=utf-8').send(signedOutPage()) : reply.send({ message: 'signed out' });
+    case 'backchannel-logout':
+      if (answer.status === 200) return reply.code(200).send();
+      if (answer.status === 405) reply.header('Allow', 'POST');
+      return reply.code(answer.status).send({ error: 'invalid_request', error_description: answer.reason });
     case 'unavailable':
       reply.code(503).header('Retry-After', String(answer.retryAfterSeconds));
       return wantsHtml

@@ -1,18 +1,23 @@
 import { OfaError } from '../errors.js';
 import { createLru } from './lru.js';
+import { createMemoryRevocations } from './memory-revocations.js';
 import type { Sealer } from './seal.js';
-import { decodeSession, encodeSession, type Session } from './session.js';
-import type { LoadedSession, SessionStore } from './store.js';
+import { openSession, sealSession } from './sealed-session.js';
+import type { Session } from './session.js';
+import { createSingleFlight } from './single-flight.js';
+import type { LoadedSession, RefreshAttempt, RefreshOutcome, SessionStore } from './store.js';
 
 export interface CookieSessionStoreOptions {
   readonly sealer: Sealer;
   /** AAD for sealing, e.g. 'session:' + middleware name, so one middleware's cookie never opens in another. */
   readonly purpose: string;
+  /** session.expiry: how long revocations must be remembered. */
+  readonly sessionLifetimeSeconds: number;
   /** Longest cookie value we emit. Browsers cap name + value near 4096 bytes; the rest is for name and attributes. */
   readonly maxCookieBytes?: number;
   /** Decoded sessions kept by cookie value, so the hot path neither decrypts nor inflates. */
   readonly cacheSize?: number;
-  /** Revoked session ids remembered until they expire; past this the oldest are forgotten. */
+  /** Revocations remembered per kind (session, provider sid, subject); past this the oldest are forgotten. */
   readonly maxRevoked?: number;
 }
 
@@ -34,50 +39,37 @@ const cacheKey = (cookieValue: string): string => cookieValue.slice(-CACHE_KEY_C
 
 /**
  * The session is the cookie: sealed, deflated JSON in one cookie (no chunks, which a 2xx through
- * nginx, Traefik or Caddy could not carry). Revocation here is per process: it stops replay of a
- * cookie the browser was told to forget, on this replica, until the session would have expired;
- * a fleet that needs shared revocation uses the Redis store.
+ * nginx, Traefik or Caddy could not carry). Revocation and the refresh lock are per process: they
+ * stop replay of a cookie the browser was told to forget, on this replica, until the session would
+ * have expired; a fleet that needs them shared uses the Redis store.
  */
 export function createCookieSessionStore(options: CookieSessionStoreOptions): SessionStore {
   const { sealer, purpose } = options;
   const maxCookieBytes = options.maxCookieBytes ?? DEFAULT_MAX_COOKIE_BYTES;
   const cache = createLru<string, CacheEntry>(options.cacheSize ?? 1000);
-  const maxRevoked = options.maxRevoked ?? 10_000;
-  const revoked = new Map<string, number>();
-  // revoke() has no clock of its own; pruning uses the latest time a load was asked about.
-  let latestNow = -Infinity;
-
-  function pruneRevoked(): void {
-    if (revoked.size <= maxRevoked) return;
-    for (const [id, expiresAt] of revoked) {
-      if (expiresAt <= latestNow) revoked.delete(id);
-    }
-    for (const id of revoked.keys()) {
-      if (revoked.size <= maxRevoked) break;
-      revoked.delete(id);
-    }
-  }
+  const revocations = createMemoryRevocations({
+    sessionLifetimeSeconds: options.sessionLifetimeSeconds,
+    ...(options.maxRevoked === undefined ? {} : { maxEntries: options.maxRevoked }),
+  });
+  const refreshes = createSingleFlight<string, RefreshOutcome>();
 
   function openCookie(cookieValue: string): CacheEntry | undefined {
     const cached = cache.get(cacheKey(cookieValue));
     if (cached !== undefined && cached.cookieValue === cookieValue) return cached;
-    const opened = sealer.openWithKey(cookieValue, purpose);
+    const opened = openSession(sealer, cookieValue, purpose);
     if (opened === undefined) return undefined;
-    const session = decodeSession(opened.plaintext);
-    if (session === undefined) return undefined;
-    const entry: CacheEntry = { cookieValue, session: deepFreeze(session), stale: opened.rotated };
+    const entry: CacheEntry = { cookieValue, session: opened.session, stale: opened.rotated };
     cache.set(cacheKey(cookieValue), entry);
     return entry;
   }
 
-  async function load(cookieValue: string, now: number): Promise<LoadedSession | undefined> {
+  async function load(cookieValue: string, nowSeconds: number): Promise<LoadedSession | undefined> {
     if (typeof cookieValue !== 'string' || cookieValue.length === 0 || cookieValue.length > maxCookieBytes) return undefined;
-    if (now > latestNow) latestNow = now;
     const entry = openCookie(cookieValue);
     if (entry === undefined) return undefined;
     // Revocation is checked after the cache on every load: logout must win over any cached entry.
-    if (revoked.has(entry.session.id)) return undefined;
-    if (now >= entry.session.expiresAt) {
+    if (revocations.isRevoked(entry.session, nowSeconds)) return undefined;
+    if (nowSeconds >= entry.session.expiresAt) {
       cache.delete(cacheKey(cookieValue));
       return undefined;
     }
@@ -85,39 +77,56 @@ export function createCookieSessionStore(options: CookieSessionStoreOptions): Se
   }
 
   async function save(session: Session): Promise<string> {
-    let encoded = encodeSession(session);
-    let value = sealer.seal(encoded, purpose);
-    if (value.length > maxCookieBytes && session.idToken !== undefined) {
+    let sealed = sealSession(sealer, session, purpose);
+    if (sealed.value.length > maxCookieBytes && session.idToken !== undefined) {
       // Logout can do without id_token_hint (client_id is enough for most providers); nothing else is optional.
       const { idToken: _dropped, ...withoutIdToken } = session;
-      encoded = encodeSession(withoutIdToken);
-      value = sealer.seal(encoded, purpose);
+      sealed = sealSession(sealer, withoutIdToken, purpose);
     }
-    if (value.length > maxCookieBytes) {
+    if (sealed.value.length > maxCookieBytes) {
       throw new OfaError(
         'OFA_SESSION_TOO_LARGE',
-        `the sealed session is ${value.length} bytes, over the ${maxCookieBytes}-byte cookie limit: ` +
+        `the sealed session is ${sealed.value.length} bytes, over the ${maxCookieBytes}-byte cookie limit: ` +
           'reference fewer claims (claims, forwardHeaders, usernameClaim) or use session.store.redis',
       );
     }
-    const stored = decodeSession(encoded);
-    if (stored !== undefined) cache.set(cacheKey(value), { cookieValue: value, session: deepFreeze(stored), stale: false });
-    return value;
+    cache.set(cacheKey(sealed.value), { cookieValue: sealed.value, session: sealed.session, stale: false });
+    return sealed.value;
   }
 
-  async function revoke(session: Session): Promise<void> {
-    revoked.set(session.id, session.expiresAt);
-    pruneRevoked();
+  async function refresh(
+    session: Session,
+    nowSeconds: number,
+    attempt: (current: Session) => Promise<RefreshAttempt>,
+  ): Promise<RefreshOutcome> {
+    const key = `${session.id}:${session.accessTokenExpiresAt ?? 0}`;
+    const outcome = await refreshes.runOnce(key, options.sessionLifetimeSeconds, nowSeconds, async (): Promise<RefreshOutcome> => {
+      const attempted = await attempt(session);
+      if (!attempted.ok) return attempted;
+      return { ok: true, session: attempted.session, cookieValue: await save(attempted.session) };
+    });
+    // The next request after an outage must try again, not be handed the remembered failure.
+    if (!outcome.ok && outcome.transient) refreshes.forget(key);
+    return outcome;
   }
 
-  return Object.freeze({ load, save, revoke });
-}
-
-/** Cached sessions are shared between requests: freezing makes an accidental mutation throw instead of leak. */
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
-  }
-  return value;
+  return Object.freeze({
+    serverSide: false,
+    load,
+    create: (session: Session) => save(session),
+    save: (session: Session) => save(session),
+    revoke: async (session: Session, nowSeconds: number) => {
+      revocations.revokeSession(session, nowSeconds);
+    },
+    revokeProviderSession: async (issuer: string, providerSid: string, nowSeconds: number) => {
+      revocations.revokeProviderSession(issuer, providerSid, nowSeconds);
+    },
+    revokeSubject: async (issuer: string, subject: string, nowSeconds: number) => {
+      revocations.revokeSubject(issuer, subject, nowSeconds);
+    },
+    refresh,
+    recordLogoutToken: async (issuer: string, jti: string, untilSeconds: number, nowSeconds: number) =>
+      revocations.recordOnce(`${issuer}\0${jti}`, untilSeconds, nowSeconds),
+    close: async () => {},
+  });
 }

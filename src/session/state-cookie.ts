@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { CookieJar } from '../forward/cookies.js';
+import type { CookieJar } from './cookies.js';
 import type { Sealer } from './seal.js';
 
 /** One login in progress, from the redirect to the provider until the callback. */

@@ -6,15 +6,61 @@ export interface LoadedSession {
   readonly stale: boolean;
 }
 
+/** What one refresh at the provider produced, before the store keeps it. */
+export type RefreshAttempt =
+  | { readonly ok: true; readonly session: Session }
+  /** `transient`: the provider (or the store) could not be reached; the session is kept. */
+  | { readonly ok: false; readonly reason: string; readonly transient: boolean };
+
+/** The outcome of one refresh, shared by every request that raced for it. */
+export type RefreshOutcome =
+  | {
+      readonly ok: true;
+      readonly session: Session;
+      /** The new cookie value; undefined when the browser's cookie stays as it is (server-side store). */
+      readonly cookieValue: string | undefined;
+    }
+  | { readonly ok: false; readonly reason: string; readonly transient: boolean };
+
 /**
- * The one interface every session store implements (cookie now, Redis later); the shared
- * contract suite in test/session/store-contract.ts holds each of them to it.
+ * The one interface every session store implements: the cookie store (the cookie is the session)
+ * and the Redis store (the cookie only names a session kept in Redis). The shared contract suite
+ * in test/session/store-contract.ts holds each of them to it.
+ *
+ * Stores fail closed: when the backing service cannot answer, methods reject with an OfaError
+ * whose code is transient (OFA_STORE_UNAVAILABLE), never resolve as if no session existed.
+ * All times are epoch seconds.
  */
 export interface SessionStore {
+  /** True when the session lives on the server and the cookie never changes after login. */
+  readonly serverSide: boolean;
   /** Undefined when the cookie does not open, the session has expired (now ≥ expiresAt) or was revoked. */
-  load(cookieValue: string, now: number): Promise<LoadedSession | undefined>;
-  /** Returns the cookie value that carries (or points to) the session. */
-  save(session: Session): Promise<string>;
+  load(cookieValue: string, nowSeconds: number): Promise<LoadedSession | undefined>;
+  /** Keeps a new session (a login); the cookie value that carries or points to it. */
+  create(session: Session, nowSeconds: number): Promise<string>;
+  /**
+   * Keeps a changed session (sliding renewal). The new cookie value, or undefined when the browser's
+   * cookie stays valid as it is. A session revoked meanwhile stays revoked.
+   */
+  save(session: Session, nowSeconds: number): Promise<string | undefined>;
   /** After this resolves, no load of any cookie for this session id succeeds. */
-  revoke(session: Session): Promise<void>;
+  revoke(session: Session, nowSeconds: number): Promise<void>;
+  /** Ends every session of one login at the provider (its `sid`), as back-channel logout asks. */
+  revokeProviderSession(issuer: string, providerSid: string, nowSeconds: number): Promise<void>;
+  /** Ends every session of one user that exists now; later logins are not affected. */
+  revokeSubject(issuer: string, subject: string, nowSeconds: number): Promise<void>;
+  /**
+   * One refresh per session at a time (across replicas when the store is shared): `attempt` runs
+   * with the latest stored state of the session, its result is kept and shared with every request
+   * that raced for it, and a request still carrying the pre-refresh cookie gets the same result
+   * instead of spending a rotated refresh token twice.
+   */
+  refresh(session: Session, nowSeconds: number, attempt: (current: Session) => Promise<RefreshAttempt>): Promise<RefreshOutcome>;
+  /**
+   * Records a back-channel logout token id until `untilSeconds`; false when it was already recorded
+   * (a replay).
+   */
+  recordLogoutToken(issuer: string, jti: string, untilSeconds: number, nowSeconds: number): Promise<boolean>;
+  /** Releases connections; the store is unusable afterwards. */
+  close(): Promise<void>;
 }

@@ -87,7 +87,7 @@ async function serve(): Promise<void> {
   const runtime = app.middlewares.get('bench');
   if (runtime === undefined) throw new Error('no runtime');
   const now = Math.floor(Date.now() / 1000);
-  const cookie = await runtime.store.save({
+  const cookie = await runtime.store.create({
     v: 1,
     id: newSessionId(),
     issuer: 'https://idp.example',
@@ -96,7 +96,7 @@ async function serve(): Promise<void> {
     createdAt: now,
     renewedAt: now,
     expiresAt: now + 86400,
-  });
+  }, now);
   const info: ServerInfo = {
     baseline: `http://127.0.0.1:${(baseline.server.address() as AddressInfo).port}`,
     app: `http://127.0.0.1:${(app.fastify.server.address() as AddressInfo).port}`,

@@ -47,9 +47,9 @@ async function measure(iterations: number, op: () => unknown): Promise<number> {
 
 const sealer = createSealer([secret]);
 const session = typicalSession();
-const cached = createCookieSessionStore({ sealer, purpose: 'session:bench' });
-const uncached = createCookieSessionStore({ sealer, purpose: 'session:bench', cacheSize: 0 });
-const cookie = await cached.save(session);
+const cached = createCookieSessionStore({ sealer, purpose: 'session:bench', sessionLifetimeSeconds: 86_400 });
+const uncached = createCookieSessionStore({ sealer, purpose: 'session:bench', sessionLifetimeSeconds: 86_400, cacheSize: 0 });
+const cookie = await cached.create(session, now);
 await cached.load(cookie, now);
 const bytes = encodeSession(session);
 

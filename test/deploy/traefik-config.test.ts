@@ -19,7 +19,7 @@ import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/index.js';
 import type { Config, MiddlewareConfig } from '../../src/config/types.js';
 import { dropsCookiesOnSuccess, proxyKindOf } from '../../src/forward/answer.js';
-import { CSRF_COOKIE_NAME } from '../../src/forward/runtime.js';
+import { CSRF_COOKIE_NAME } from '../../src/session/session-cookies.js';
 import { browserLogin } from '../support/forward-auth-client.js';
 import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
 import { startService, type TestService } from '../support/service.js';

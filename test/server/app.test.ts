@@ -15,19 +15,6 @@ function configWith(overrides: Parameters<typeof makeMiddlewareConfig>[0]): Conf
 }
 
 describe('buildApp', () => {
-  it('refuses to start with a Redis session store, naming the middleware and field, rather than silently keeping sessions in cookies', () => {
-    const session = { ...makeMiddlewareConfig().session, store: { redis: { endpoints: ['127.0.0.1:6379'], username: undefined, password: undefined, database: 0, cluster: false, tls: undefined, sentinel: undefined } } };
-    expect(() => buildApp(configWith({ name: 'app', session }), { log: createTestLogger().log })).toThrow(
-      'middlewares.app.session.store.redis: the Redis session store is not available in this version',
-    );
-  });
-
-  it('refuses to start with back-channel logout rather than ignoring logouts', () => {
-    expect(() => buildApp(configWith({ name: 'app', backchannelLogoutUrl: '/bcl' }), { log: createTestLogger().log })).toThrow(
-      'middlewares.app.backchannelLogoutUrl: back-channel logout is not available in this version',
-    );
-  });
-
   it('answers 404 for a middleware it does not have, including names inherited from Object', async () => {
     const app = buildApp(configWith({ name: 'app' }), { log: createTestLogger().log });
     try {

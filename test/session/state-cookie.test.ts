@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { parseCookieHeader, type CookieJar } from '../../src/forward/cookies.js';
+import { parseCookieHeader, type CookieJar } from '../../src/session/cookies.js';
 import { createSealer } from '../../src/session/seal.js';
 import {
   findLoginFlow,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clearCookie, cookieValues, parseCookieHeader, serializeCookie } from '../../src/forward/cookies.js';
+import { clearCookie, cookieValues, parseCookieHeader, serializeCookie } from '../../src/session/cookies.js';
 
 const attributes = { path: '/', domain: undefined, sameSite: 'lax', httpOnly: true, secure: false } as const;
 

@@ -1,0 +1,55 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ProviderContext } from '../oidc/tokens.js';
+import { cookieValues, type CookieJar } from '../session/cookies.js';
+import type { SessionCookieContext } from '../session/session-cookies.js';
+import type { LoadedSession } from '../session/store.js';
+import type { Answer, ProxyKind } from './answer.js';
+import type { OriginalRequest } from './original-request.js';
+import type { MiddlewareRuntime } from './runtime.js';
+import { matchesUrlOption, type ParsedUrlOption } from './url-option.js';
+
+export interface ForwardAuthRequest {
+  readonly original: OriginalRequest;
+  /** The original request's headers, as the proxy copied them onto the subrequest. */
+  readonly headers: IncomingHttpHeaders;
+  /** What the proxy forwarded of the original body (Traefik's forwardBody, or a direct route). */
+  readonly body: Buffer | undefined;
+  readonly proxy: ProxyKind;
+  readonly nowSeconds: number;
+}
+
+const RETRY_AFTER_SECONDS = 5;
+
+/** The answer when the provider or the session store cannot answer: fail closed, keep sessions, retry soon. */
+export const UNAVAILABLE: Answer = Object.freeze({ kind: 'unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS });
+
+/** The original request is at this configured URL (matched on the raw path, see url-option.ts). */
+export function isAt(option: ParsedUrlOption | undefined, original: OriginalRequest): boolean {
+  return option !== undefined && matchesUrlOption(option, original.url, original.rawPath);
+}
+
+/** What openid-client and our token checks need, or undefined while the provider is not discovered. */
+export function providerContext(rt: MiddlewareRuntime): ProviderContext | undefined {
+  const configuration = rt.provider.current();
+  if (configuration === undefined) return undefined;
+  return { configuration, keys: rt.providerKeys(), middleware: rt.config };
+}
+
+export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name.toLowerCase()];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** Several values under our name: one may be tossed from a parent domain; any that opens is ours. */
+export async function loadSession(rt: MiddlewareRuntime, jar: CookieJar, nowSeconds: number): Promise<LoadedSession | undefined> {
+  for (const value of cookieValues(jar, rt.config.session.name)) {
+    const loaded = await rt.store.load(value, nowSeconds);
+    if (loaded !== undefined) return loaded;
+  }
+  return undefined;
+}
+
+/** What writing this middleware's session cookies needs to know. */
+export function cookieContext(rt: MiddlewareRuntime): SessionCookieContext {
+  return { config: rt.config, csrfKeys: rt.csrfKeys, serverSide: rt.store.serverSide };
+}

@@ -1,0 +1,43 @@
+import { isOfaError, isTransientError } from '../errors.js';
+import { refreshTokens } from '../oidc/tokens.js';
+import { pruneClaims, type Session } from '../session/session.js';
+import type { RefreshAttempt, RefreshOutcome } from '../session/store.js';
+import { providerContext } from './forward-request.js';
+import type { MiddlewareRuntime } from './runtime.js';
+
+/**
+ * Spends the session's refresh token at the provider, under the store's refresh lock: one refresh
+ * per session at a time (across replicas with a shared store), its outcome shared with every
+ * request that raced for it.
+ */
+export async function refreshSession(rt: MiddlewareRuntime, session: Session, nowSeconds: number): Promise<RefreshOutcome> {
+  if (!rt.config.session.refresh || session.refreshToken === undefined) {
+    return { ok: false, reason: rt.config.session.refresh ? 'no refresh token' : 'refresh disabled', transient: false };
+  }
+  return rt.store.refresh(session, nowSeconds, (current) => refreshAtProvider(rt, current, nowSeconds));
+}
+
+async function refreshAtProvider(rt: MiddlewareRuntime, session: Session, nowSeconds: number): Promise<RefreshAttempt> {
+  const provider = providerContext(rt);
+  if (provider === undefined) return { ok: false, reason: 'provider not discovered yet', transient: true };
+  if (session.refreshToken === undefined) return { ok: false, reason: 'no refresh token', transient: false };
+  try {
+    const tokens = await refreshTokens(provider, session.refreshToken, session.subject, nowSeconds);
+    return {
+      ok: true,
+      session: {
+        ...session,
+        idClaims: tokens.idClaims === undefined ? session.idClaims : pruneClaims(tokens.idClaims, rt.keptIdClaims),
+        accessClaims: tokens.accessClaims === undefined ? undefined : pruneClaims(tokens.accessClaims, rt.keptAccessClaims),
+        idToken: tokens.idToken ?? session.idToken,
+        refreshToken: tokens.refreshToken,
+        accessTokenExpiresAt: tokens.accessTokenExpiresAt,
+        renewedAt: nowSeconds,
+        expiresAt: rt.config.session.sliding ? nowSeconds + rt.config.session.expiry : session.expiresAt,
+      },
+    };
+  } catch (error) {
+    if (!isOfaError(error)) return { ok: false, reason: 'refresh failed', transient: false };
+    return { ok: false, reason: error.message, transient: isTransientError(error) };
+  }
+}

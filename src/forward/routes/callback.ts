@@ -1,0 +1,89 @@
+import { OfaError, isOfaError } from '../../errors.js';
+import { exchangeAuthorizationCode, safeOAuthWord } from '../../oidc/tokens.js';
+import { clearCookie, type CookieJar } from '../../session/cookies.js';
+import { sessionCookies } from '../../session/session-cookies.js';
+import { newSessionId, pruneClaims, type Session } from '../../session/session.js';
+import { findLoginFlow, flowCookieName, listFlowCookies } from '../../session/state-cookie.js';
+import type { Answer } from '../answer.js';
+import { cookieContext, providerContext, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
+import type { MiddlewareRuntime } from '../runtime.js';
+import { resolveParsedUrlOption } from '../url-option.js';
+
+/**
+ * The provider sent the browser back to redirectUrl: match the state to a login this browser
+ * started, exchange the code, verify the ID token, keep the session and go back where the user was.
+ */
+export async function handleCallback(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar): Promise<Answer> {
+  const { original, nowSeconds } = request;
+  const params = original.url.searchParams;
+  const stateCookie = rt.config.stateCookie;
+  const retryUrl = `${original.url.origin}/`;
+  const states = params.getAll('state');
+  const state = states.length === 1 ? states[0] : undefined;
+  const flow =
+    state === undefined
+      ? undefined
+      : findLoginFlow(rt.sealer, rt.config.name, stateCookie.name, jar, state, nowSeconds, stateCookie.maxAge);
+  // Whatever happens next, this flow's cookie is spent: a reused callback URL finds nothing.
+  const spent = state !== undefined && jar[flowCookieName(stateCookie.name, state)] !== undefined
+    ? [clearCookie(flowCookieName(stateCookie.name, state), stateCookie)]
+    : [];
+  const fail = (error: OfaError): Answer => ({
+    kind: 'error',
+    code: error.code,
+    detail: error.message,
+    retryUrl: flow?.returnTo ?? retryUrl,
+    cookies: spent,
+  });
+
+  const providerError = params.get('error');
+  if (providerError !== null) {
+    return fail(new OfaError('OFA_CALLBACK_PROVIDER_ERROR', `the identity provider answered "${safeOAuthWord(providerError)}"`));
+  }
+  if (state === undefined) {
+    return fail(new OfaError('OFA_CALLBACK_STATE_MISSING', states.length === 0 ? 'no state parameter' : 'several state parameters'));
+  }
+  if (flow === undefined) {
+    const code = listFlowCookies(stateCookie.name, jar).length > 0 ? 'OFA_CALLBACK_STATE_MISMATCH' : 'OFA_CALLBACK_STATE_MISSING';
+    return fail(new OfaError(code, 'no login in progress in this browser matches this response'));
+  }
+  const provider = providerContext(rt);
+  if (provider === undefined) return UNAVAILABLE;
+
+  let session: Session;
+  let cookies: string[];
+  try {
+    const redirectUri = resolveParsedUrlOption(rt.urls.redirect, original.url).href;
+    const tokens = await exchangeAuthorizationCode(provider, redirectUri, params, flow, nowSeconds);
+    const providerSid = tokens.idClaims.sid;
+    session = {
+      v: 1,
+      id: newSessionId(),
+      issuer: String(tokens.idClaims.iss),
+      subject: String(tokens.idClaims.sub),
+      ...(typeof providerSid === 'string' ? { providerSid } : {}),
+      idClaims: pruneClaims(tokens.idClaims, rt.keptIdClaims),
+      ...(tokens.accessClaims === undefined ? {} : { accessClaims: pruneClaims(tokens.accessClaims, rt.keptAccessClaims) }),
+      ...(rt.provider.current()?.serverMetadata().end_session_endpoint === undefined ? {} : { idToken: tokens.idToken }),
+      ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
+      ...(tokens.accessTokenExpiresAt === undefined ? {} : { accessTokenExpiresAt: tokens.accessTokenExpiresAt }),
+      createdAt: nowSeconds,
+      renewedAt: nowSeconds,
+      expiresAt: nowSeconds + rt.config.session.expiry,
+    };
+    // Keeping it may fail too (OFA_SESSION_TOO_LARGE: claims too big for one cookie).
+    cookies = sessionCookies(cookieContext(rt), session, await rt.store.create(session, nowSeconds));
+  } catch (error) {
+    // A session store that cannot answer is an outage (503, retry), not a failed sign-in.
+    if (isOfaError(error) && error.code === 'OFA_STORE_UNAVAILABLE') throw error;
+    const failure = isOfaError(error) ? error : new OfaError('OFA_TOKEN_EXCHANGE_FAILED', 'the sign-in could not be completed', { cause: error });
+    rt.log.warn({ code: failure.code, reason: failure.message }, 'login failed at the callback');
+    return fail(failure);
+  }
+  const location =
+    flow.viaLoginUrl && rt.urls.postLogin !== undefined
+      ? resolveParsedUrlOption(rt.urls.postLogin, new URL(flow.returnTo)).href
+      : flow.returnTo;
+  rt.log.info({ subject: session.subject }, 'login completed');
+  return { kind: 'redirect', purpose: 'callback', location, cookies: [...spent, ...cookies] };
+}

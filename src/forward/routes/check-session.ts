@@ -1,0 +1,102 @@
+import { readClaim, type ClaimSources } from '../../claims/index.js';
+import type { CookieJar } from '../../session/cookies.js';
+import { isSafeMethod, verifyCsrfToken } from '../../session/csrf.js';
+import { endSessionCookies, sessionCookies } from '../../session/session-cookies.js';
+import type { LoadedSession } from '../../session/store.js';
+import { dropsCookiesOnSuccess, type Answer } from '../answer.js';
+import { claimText, headerValueFromClaim } from '../forwarded-headers.js';
+import { cookieContext, headerValue, isAt, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
+import { isTopLevelNavigation } from '../navigation.js';
+import { refreshSession } from '../refresh-session.js';
+import type { MiddlewareRuntime } from '../runtime.js';
+import { resolveParsedUrlOption } from '../url-option.js';
+import { startLogin } from './start-login.js';
+
+/** Access tokens this close to expiry are refreshed already, so the upstream never gets a stale identity. */
+const ACCESS_TOKEN_EXPIRY_LEEWAY_SECONDS = 5;
+/** Sliding renewal waits until this share of the lifetime has passed: one small write now and then, not on every request. */
+const SLIDING_RENEWAL_SHARE = 0.1;
+
+/**
+ * A request that carries a session: refresh when the access token has expired, then CSRF, then
+ * the claims rule, then sliding renewal; 200 with the forwarded headers when all say yes.
+ */
+export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar, loaded: LoadedSession): Promise<Answer> {
+  const { nowSeconds } = request;
+  let session = loaded.session;
+  /** Set when the browser must get a new session cookie. */
+  let cookieValue: string | undefined;
+
+  if (session.accessTokenExpiresAt !== undefined && nowSeconds >= session.accessTokenExpiresAt - ACCESS_TOKEN_EXPIRY_LEEWAY_SECONDS) {
+    const outcome = await refreshSession(rt, session, nowSeconds);
+    if (!outcome.ok && outcome.transient) {
+      // An outage at the provider is not a reason to sign everyone out: fail closed, keep the session.
+      rt.log.warn({ reason: outcome.reason }, 'refresh failed for now; the session is kept');
+      return UNAVAILABLE;
+    }
+    if (!outcome.ok) {
+      rt.log.info({ reason: outcome.reason }, 'session ended: access token expired and could not be refreshed');
+      await rt.store.revoke(session, nowSeconds);
+      return startLogin(rt, request, jar, endSessionCookies(rt.config));
+    }
+    session = outcome.session;
+    cookieValue = outcome.cookieValue;
+  }
+  // A refresh that ran before a 403 may have rotated the refresh token: the browser must still get
+  // the new session, or its next request (on another replica) spends the old token and is signed out.
+  const refreshedCookies = (): string[] => (cookieValue === undefined ? [] : sessionCookies(cookieContext(rt), session, cookieValue));
+
+  if (rt.config.csrf !== undefined && !isSafeMethod(request.original.method)) {
+    const token = headerValue(request.headers, rt.config.csrf.headerName);
+    if (!verifyCsrfToken(rt.csrfKeys, session.id, token)) {
+      return { kind: 'deny', code: 'OFA_CSRF_INVALID', reason: 'missing or invalid CSRF token', cookies: refreshedCookies() };
+    }
+  }
+
+  const sources: ClaimSources = { idToken: session.idClaims, accessToken: session.accessClaims };
+  if (rt.claims !== undefined && !rt.claims.evaluate(sources)) {
+    if (rt.log.isLevelEnabled('debug')) {
+      rt.log.debug({ explanation: rt.claims.explain(sources) }, 'claims expression denied the request');
+    }
+    return { kind: 'deny', code: 'OFA_CLAIMS_DENIED', reason: 'the claims expression does not allow this user', cookies: refreshedCookies() };
+  }
+
+  const lifetime = rt.config.session.expiry;
+  if (rt.config.session.sliding && nowSeconds - session.renewedAt >= Math.max(1, Math.floor(lifetime * SLIDING_RENEWAL_SHARE))) {
+    session = { ...session, renewedAt: nowSeconds, expiresAt: nowSeconds + lifetime };
+    cookieValue = await rt.store.save(session, nowSeconds);
+  } else if (loaded.stale && cookieValue === undefined) {
+    cookieValue = await rt.store.save(session, nowSeconds);
+  }
+  const cookies = refreshedCookies();
+  // Where a 2xx cannot carry the cookie, a page load gets it on a 302 back to the same URL; a
+  // background request goes on with the still-valid session and no renewal.
+  if (cookies.length > 0 && dropsCookiesOnSuccess(request.proxy) && isTopLevelNavigation(request.original.method, request.headers)) {
+    return { kind: 'redirect', purpose: 'renew', location: request.original.url.href, cookies };
+  }
+
+  // Already signed in at loginUrl: go where a fresh login would have gone.
+  if (rt.urls.postLogin !== undefined && isAt(rt.urls.login, request.original) && isTopLevelNavigation(request.original.method, request.headers)) {
+    return { kind: 'redirect', purpose: 'callback', location: resolveParsedUrlOption(rt.urls.postLogin, request.original.url).href, cookies };
+  }
+  return { kind: 'allow', headers: forwardedHeaders(rt, sources), cookies, username: forwardedUsername(rt, sources) };
+}
+
+function forwardedHeaders(rt: MiddlewareRuntime, sources: ClaimSources): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const header of rt.forwardHeaders) {
+    headers[header.name] = headerValueFromClaim(readForwardedClaim(sources, header.key));
+  }
+  return headers;
+}
+
+function forwardedUsername(rt: MiddlewareRuntime, sources: ClaimSources): string | undefined {
+  return rt.usernameKey === undefined ? undefined : claimText(readForwardedClaim(sources, rt.usernameKey));
+}
+
+/** forwardHeaders and usernameClaim read the access token when it is a verified JWT, else the ID token. */
+function readForwardedClaim(sources: ClaimSources, key: Parameters<typeof readClaim>[1]): unknown {
+  if (key.token === 'id_token') return readClaim(sources.idToken, key);
+  if (key.token === 'access_token') return readClaim(sources.accessToken, key);
+  return readClaim(sources.accessToken ?? sources.idToken, key);
+}

@@ -1,0 +1,38 @@
+import type { Sealer } from './seal.js';
+import { decodeSession, encodeSession, type Session } from './session.js';
+
+/**
+ * A session sealed for storage, wherever it is kept (the cookie, or a Redis value): the codec's
+ * versioned bytes under AES-256-GCM with the store's purpose as AAD. Every store goes through
+ * here, so a value copied from one middleware or one store never opens in another.
+ */
+export interface SealedSession {
+  readonly value: string;
+  /** A frozen copy decoded from what was sealed, safe to cache and share between requests. */
+  readonly session: Session;
+}
+
+export function sealSession(sealer: Sealer, session: Session, purpose: string): SealedSession {
+  const encoded = encodeSession(session);
+  // Decoded again rather than frozen in place: the caller's object stays its own to change.
+  const stored = decodeSession(encoded);
+  if (stored === undefined) throw new TypeError('session does not survive its own codec');
+  return { value: sealer.seal(encoded, purpose), session: deepFreeze(stored) };
+}
+
+/** Undefined for anything that is not a session sealed for this purpose; never throws. */
+export function openSession(sealer: Sealer, value: string, purpose: string): { readonly session: Session; readonly rotated: boolean } | undefined {
+  const opened = sealer.openWithKey(value, purpose);
+  if (opened === undefined) return undefined;
+  const session = decodeSession(opened.plaintext);
+  return session === undefined ? undefined : { session: deepFreeze(session), rotated: opened.rotated };
+}
+
+/** Sessions are shared between requests: freezing makes an accidental mutation throw instead of leak. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
