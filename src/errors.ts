@@ -26,9 +26,7 @@ export type ErrorCode =
   | 'OFA_CLAIMS_DENIED'
   | 'OFA_CSRF_INVALID'
   | 'OFA_SESSION_TOO_LARGE'
-  | 'OFA_STORE_UNAVAILABLE'
-  | 'OFA_LOGOUT_TOKEN_INVALID'
-  | 'OFA_METHOD_NOT_ALLOWED';
+  | 'OFA_STORE_UNAVAILABLE';
 
 export interface ErrorDescription {
   readonly status: number;
@@ -65,8 +63,6 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorDescription>> = Object
   OFA_CSRF_INVALID: { status: 403, title: 'The request is missing a valid CSRF token.' },
   OFA_SESSION_TOO_LARGE: { status: 401, title: 'Your identity carries more than a session cookie can hold.' },
   OFA_STORE_UNAVAILABLE: { status: 503, title: 'The session store is not reachable right now.', transient: true },
-  OFA_LOGOUT_TOKEN_INVALID: { status: 400, title: 'The logout token is not valid.' },
-  OFA_METHOD_NOT_ALLOWED: { status: 405, title: 'This address does not accept that method.' },
 });
 
 export class OfaError extends Error {
