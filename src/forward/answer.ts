@@ -39,6 +39,8 @@ export type Answer =
     }
   | {
       readonly kind: 'unavailable';
+      /** Which dependency could not answer: one of the table's transient codes. */
+      readonly code: ErrorCode;
       readonly retryAfterSeconds: number;
     }
   | {

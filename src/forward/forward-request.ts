@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ErrorCode } from '../errors.js';
 import type { ProviderContext } from '../oidc/tokens.js';
 import { cookieValues, type CookieJar } from '../session/cookies.js';
 import type { SessionCookieContext } from '../session/session-cookies.js';
@@ -20,8 +21,13 @@ export interface ForwardAuthRequest {
 
 const RETRY_AFTER_SECONDS = 5;
 
-/** The answer when the provider or the session store cannot answer: fail closed, keep sessions, retry soon. */
-export const UNAVAILABLE: Answer = Object.freeze({ kind: 'unavailable', retryAfterSeconds: RETRY_AFTER_SECONDS });
+/** When a dependency cannot answer: fail closed, keep sessions, tell the client to retry soon. */
+export function unavailable(code: ErrorCode): Answer {
+  return { kind: 'unavailable', code, retryAfterSeconds: RETRY_AFTER_SECONDS };
+}
+
+/** The provider has not been discovered yet. */
+export const UNAVAILABLE: Answer = Object.freeze(unavailable('OFA_PROVIDER_UNAVAILABLE'));
 
 /** The original request is at this configured URL (matched on the raw path, see url-option.ts). */
 export function isAt(option: ParsedUrlOption | undefined, original: OriginalRequest): boolean {

@@ -2,7 +2,7 @@ import { isTransientError } from '../errors.js';
 import { parseCookieHeader } from '../session/cookies.js';
 import { staleSessionCookies } from '../session/session-cookies.js';
 import type { Answer } from './answer.js';
-import { isAt, loadSession, UNAVAILABLE, type ForwardAuthRequest } from './forward-request.js';
+import { isAt, loadSession, unavailable, type ForwardAuthRequest } from './forward-request.js';
 import { handleBackchannelLogout } from './routes/backchannel-logout.js';
 import { handleCallback } from './routes/callback.js';
 import { checkSession } from './routes/check-session.js';
@@ -23,7 +23,7 @@ export async function handleForwardAuth(rt: MiddlewareRuntime, request: ForwardA
   } catch (error) {
     if (!isTransientError(error)) throw error;
     rt.log.warn({ code: error.code, reason: error.message }, 'a dependency did not answer; refusing for now');
-    return UNAVAILABLE;
+    return unavailable(error.code);
   }
 }
 

@@ -28,6 +28,6 @@ export function signedOutPage(): string {
   return page('Signed out', '<h1>You are signed out.</h1><p>You can close this window.</p>');
 }
 
-export function unavailablePage(): string {
-  return page('Try again shortly', '<h1>Sign-in is not available yet.</h1><p>The identity provider cannot be reached. Try again in a few seconds.</p>');
+export function unavailablePage(cause: string): string {
+  return page('Try again shortly', `<h1>Sign-in is not available right now.</h1><p>${escapeHtml(cause)} Try again in a few seconds.</p>`);
 }

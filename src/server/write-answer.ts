@@ -38,8 +38,8 @@ export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKin
     case 'unavailable':
       reply.code(503).header('Retry-After', String(answer.retryAfterSeconds));
       return wantsHtml
-        ? reply.type('text/html; charset=utf-8').send(unavailablePage())
-        : reply.send({ error: 'OFA_PROVIDER_UNAVAILABLE', message: ERROR_TABLE.OFA_PROVIDER_UNAVAILABLE.title });
+        ? reply.type('text/html; charset=utf-8').send(unavailablePage(ERROR_TABLE[answer.code].title))
+        : reply.send({ error: answer.code, message: ERROR_TABLE[answer.code].title });
   }
 }
 
