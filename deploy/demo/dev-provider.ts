@@ -93,6 +93,11 @@ export interface DevProviderOptions {
   readonly onServerError?: (error: unknown) => void;
   /** RP-initiated logout (an end_session_endpoint in discovery). Default true. */
   readonly rpInitiatedLogout?: boolean;
+  /**
+   * Private JWKs (with `kid` and `alg`) to sign with, instead of a fresh RS256 key: a test that
+   * must forge tokens "from the provider" (a logout token naming only `sub`, say) holds the key.
+   */
+  readonly signingKeys?: readonly Readonly<Record<string, unknown>>[];
 }
 
 export interface DevProvider {
@@ -264,7 +269,7 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
   const configuration: Record<string, unknown> = {
     adapter: createMapAdapter(),
     clients: options.clients.map(toProviderClient),
-    jwks: await signingKeys(),
+    jwks: options.signingKeys === undefined ? await signingKeys() : { keys: options.signingKeys.map((key) => ({ ...key })) },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
     claims: options.claimsByScope ?? DEFAULT_CLAIMS_BY_SCOPE,
@@ -288,6 +293,13 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
       Interaction: 3600,
       Session: 14 * 24 * 3600,
       Grant: 14 * 24 * 3600,
+    },
+    // oidc-provider refuses to connect to loopback and private addresses (SSRF protection) for
+    // its own outgoing requests, back-channel logout tokens included; the dev provider's clients
+    // run on this machine, so its requests go out without that check.
+    fetch: (url: URL | string, init: RequestInit & { dispatcher?: unknown }) => {
+      const { dispatcher: _ssrfGuard, ...rest } = init;
+      return globalThis.fetch(url, rest);
     },
     interactions: { url: (_ctx: OidcContext, interaction: { uid: string }) => `${prefix}${INTERACTION_PATH}${interaction.uid}` },
     extraTokenClaims: (_ctx: OidcContext, token: IssuedToken) => {

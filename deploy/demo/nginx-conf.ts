@@ -26,8 +26,19 @@ export interface NginxConfOptions {
   readonly appAddress: string;
   /** Middleware name to use instead of the snippet's `app` in /auth/app. */
   readonly middleware?: string;
+  /** Uncomments the snippet's `location = /backchannel-logout` block. */
+  readonly backchannelLogout?: boolean;
   /** The snippet text; defaults to the shipped file. */
   readonly snippet?: string;
+}
+
+const BACKCHANNEL_BLOCK = /^    # location = \/backchannel-logout \{\n(?:    # .*\n)*?    # \}\n/m;
+
+/** The snippet with its commented `location = /backchannel-logout` block turned on. */
+export function enableBackchannelLogout(snippet: string): string {
+  const block = BACKCHANNEL_BLOCK.exec(snippet)?.[0];
+  if (block === undefined) throw new Error('nginx snippet: the commented /backchannel-logout location is missing');
+  return snippet.replace(block, () => block.replace(/^    # /gm, '    '));
 }
 
 /** Each replacement must match exactly once, so an edit to the snippet cannot slip past the tests. */
@@ -44,6 +55,7 @@ function escapeRegExp(text: string): string {
 
 export function renderNginxConf(options: NginxConfOptions): string {
   let snippet = options.snippet ?? readFileSync(SNIPPET_PATH, 'utf8');
+  if (options.backchannelLogout === true) snippet = enableBackchannelLogout(snippet);
   snippet = replaceOnce(snippet, 'server 127.0.0.1:4181;', `server ${options.authAddress};`, 'the service address');
   snippet = replaceOnce(snippet, 'server 127.0.0.1:3000;', `server ${options.appAddress};`, 'the application address');
   snippet = replaceOnce(snippet, /^(\s*)listen 8080;/m, `$1listen ${options.listen};`, 'the listen directive');

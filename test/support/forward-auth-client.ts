@@ -5,6 +5,9 @@
  * - the auth request is a GET to `address` as configured (no path appended, no body), carrying all
  *   the original headers minus hop-by-hop ones, plus X-Forwarded-Method/-Proto/-Host/-Uri/-For
  *   (and X-Forwarded-Port, which Traefik's entry point has already set on the request);
+ *   `preserveRequestMethod` (v3.4+) keeps the original method instead of GET, and `forwardBody`
+ *   (v3.3+) sends the original body along with its length (`maxBodySize` is not modelled: its
+ *   default, -1, reads any size);
  * - redirects are never followed;
  * - non-2xx: status, body and all headers (every Set-Cookie) go to the client, and a relative
  *   Location is resolved against the auth address unless preserveLocationHeader;
@@ -28,6 +31,8 @@ export interface OriginalRequest {
   readonly headers?: Readonly<Record<string, string>>;
   /** The client's address as Traefik's entry point sees it. */
   readonly remoteAddress?: string;
+  /** What the client sent as body; reaches the auth server only with `forwardBody`. */
+  readonly body?: string | Uint8Array;
 }
 
 export interface ForwardAuthOptions {
@@ -38,6 +43,8 @@ export interface ForwardAuthOptions {
   readonly authRequestHeaders?: readonly string[];
   readonly preserveLocationHeader?: boolean;
   readonly preserveRequestMethod?: boolean;
+  /** Send the original body to the auth server (v3.3+). */
+  readonly forwardBody?: boolean;
   /** Traefik v2.11 drops every Set-Cookie of a 2xx auth response. */
   readonly version?: 'v3' | 'v2.11';
 }
@@ -115,10 +122,19 @@ export async function forwardAuth(
   sent['x-forwarded-host'] = url.host;
   sent['x-forwarded-uri'] = `${url.pathname}${url.search}`;
   sent['x-forwarded-port'] = port;
+  // Go's client writes Content-Length from the request it builds, never from the copied headers.
+  delete sent['content-length'];
+
+  // readBodyBytes() leaves an empty body out altogether.
+  const forwardedBody =
+    options.forwardBody === true && original.body !== undefined && original.body.length > 0
+      ? typeof original.body === 'string' ? Buffer.from(original.body, 'utf8') : original.body
+      : undefined;
 
   const response = await request(authAddress, {
     method: (options.preserveRequestMethod === true ? method : 'GET') as Dispatcher.HttpMethod,
     headers: sent,
+    ...(forwardedBody === undefined ? {} : { body: forwardedBody }),
     maxRedirections: 0,
   });
   const body = await response.body.text();
