@@ -47,7 +47,11 @@ export interface SessionStore {
   revoke(session: Session, nowSeconds: number): Promise<void>;
   /** Ends every session of one login at the provider (its `sid`), as back-channel logout asks. */
   revokeProviderSession(issuer: string, providerSid: string, nowSeconds: number): Promise<void>;
-  /** Ends every session of one user that exists now; later logins are not affected. */
+  /**
+   * Ends every session of one user that exists now. Later logins are not affected, except that a
+   * store which cannot list sessions (the cookie store) compares creation times in whole seconds
+   * and so also ends a login made in the same second: the safe side of the tie.
+   */
   revokeSubject(issuer: string, subject: string, nowSeconds: number): Promise<void>;
   /**
    * One refresh per session at a time (across replicas when the store is shared): `attempt` runs
