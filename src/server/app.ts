@@ -84,8 +84,9 @@ export function buildApp(config: Config, deps: AppDeps): App {
     let ready = true;
     for (const [name, runtime] of middlewares) {
       const state = runtime.provider.state();
-      states[name] = state;
-      if (state.status !== 'ready') ready = false;
+      const sessionStore = runtime.store.isAvailable() ? 'ready' : 'unavailable';
+      states[name] = { ...state, sessionStore };
+      if (state.status !== 'ready' || sessionStore !== 'ready') ready = false;
     }
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', middlewares: states });
   });

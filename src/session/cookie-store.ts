@@ -112,6 +112,7 @@ export function createCookieSessionStore(options: CookieSessionStoreOptions): Se
 
   return Object.freeze({
     serverSide: false,
+    isAvailable: () => true,
     load,
     create: (session: Session) => save(session),
     save: (session: Session) => save(session),

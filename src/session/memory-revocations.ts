@@ -11,6 +11,7 @@ export interface MemoryRevocations {
   isRevoked(session: Session, nowSeconds: number): boolean;
   revokeSession(session: Session, nowSeconds: number): void;
   revokeProviderSession(issuer: string, providerSid: string, nowSeconds: number): void;
+  /** Sessions of the subject created at or before `nowSeconds` are revoked. */
   revokeSubject(issuer: string, subject: string, nowSeconds: number): void;
   /** False when the id was already recorded and has not expired (a replay). */
   recordOnce(key: string, untilSeconds: number, nowSeconds: number): boolean;

@@ -13,7 +13,9 @@
  * - The offline queue stays on for a single server and for Sentinel: a command issued during a
  *   restart or a failover waits (at most the command timeout) and runs once the new master is
  *   ready, instead of failing at once. `maxRetriesPerRequest: 1` empties the queue every second
- *   failed reconnect, so an outage does not pile up commands that have already timed out.
+ *   failed reconnect, so an outage does not pile up commands that have already timed out. (Not
+ *   while every sentinel is unreachable: ioredis then loops inside its Sentinel connector without
+ *   a reconnect to count, and timed-out commands stay queued until a sentinel answers.)
  * - A Cluster applies `commandTimeout` only once a command reaches a node: in the cluster's own
  *   offline queue (cluster not ready) a command would wait for the whole outage. So a Cluster runs
  *   without one: a command fails at once while the cluster is down, and a node that fails is
@@ -51,6 +53,8 @@ const RECONNECT_JITTER_MS = 100;
 const SENTINEL_RETRY_CAP_MS = 1_000;
 const CLOSE_GRACE_MS = 1_000;
 const MAX_LOGGED_MESSAGE = 300;
+/** Distinct problems logged per outage; past it the outage has said enough. */
+const MAX_PROBLEMS_LOGGED = 10;
 
 /** Exponential from 50 ms, capped at 2 s, forever: the service recovers when Redis does. */
 function reconnectDelay(attempt: number): number {
@@ -174,7 +178,7 @@ interface SafeError {
  */
 function describeError(error: unknown, secrets: readonly string[]): SafeError {
   if (!(error instanceof Error)) return { code: undefined, reason: 'non-error value thrown' };
-  let reason = error.message;
+  let reason = error.message.trim();
   for (const secret of secrets) reason = reason.split(secret).join('[redacted]');
   if (reason.length > MAX_LOGGED_MESSAGE) reason = `${reason.slice(0, MAX_LOGGED_MESSAGE)}…`;
   const own: unknown = (error as { code?: unknown }).code;
@@ -189,29 +193,37 @@ function describeError(error: unknown, secrets: readonly string[]): SafeError {
  */
 function watchConnection(connection: RedisConnection, mode: Mode, log: Logger, secrets: readonly string[]): void {
   let state: 'connecting' | 'ready' | 'lost' | 'closed' = 'connecting';
-  let lastProblem: string | undefined;
+  /** What was logged since the connection was last ready: a failing reconnect may alternate errors. */
+  const logged = new Set<string>();
+  let connectLogged = false;
 
   const problem = (event: string, error: unknown, node?: string): void => {
     const safe = describeError(error, secrets);
-    const key = `${event}|${node ?? ''}|${safe.code ?? ''}|${safe.reason}`;
-    if (key === lastProblem) return;
-    lastProblem = key;
+    // Numbers vary between repeats of one problem (ports, "retrying after 400ms"); they don't make it new.
+    const key = `${event}|${node ?? ''}|${safe.code ?? ''}|${safe.reason.replace(/\d+/g, '#')}`;
+    if (logged.has(key) || logged.size >= MAX_PROBLEMS_LOGGED) return;
+    logged.add(key);
     log.warn({ redis: mode, ...(node === undefined ? {} : { node }), code: safe.code, reason: safe.reason }, `redis ${event}`);
   };
 
-  connection.on('connect', () => log.debug({ redis: mode }, 'redis connected'));
+  connection.on('connect', () => {
+    // Not again on every reconnect while Redis refuses us (a wrong password, a TLS failure).
+    if (connectLogged) return;
+    connectLogged = true;
+    log.debug({ redis: mode }, 'redis connected');
+  });
   connection.on('ready', () => {
     if (state !== 'ready') log.info({ redis: mode }, state === 'lost' ? 'redis connection restored' : 'redis connection ready');
     state = 'ready';
-    lastProblem = undefined;
+    logged.clear();
   });
-  const lost = (): void => {
+  // 'reconnecting' rather than 'close': a close we asked for does not reconnect and is not a loss.
+  connection.on('reconnecting', () => {
     if (state !== 'ready') return;
     state = 'lost';
+    connectLogged = false;
     log.warn({ redis: mode }, 'redis connection lost; reconnecting');
-  };
-  connection.on('close', lost);
-  connection.on('reconnecting', lost);
+  });
   connection.on('end', () => {
     if (state !== 'closed') log.info({ redis: mode }, 'redis connection closed');
     state = 'closed';
@@ -246,21 +258,33 @@ function withinGrace<T>(promise: Promise<T>, fallback: T): Promise<T> {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
-/** QUIT, and if Redis does not answer within a second, drop the sockets. Resolves once closed. */
+/**
+ * QUIT when connected, so replies in flight still arrive; if Redis does not answer within a
+ * second, or the connection is down anyway, drop the sockets. Resolves once closed.
+ */
 export async function closeRedisConnection(connection: RedisConnection): Promise<void> {
   const isEnded = (): boolean => connection.status === 'end';
-  if (isEnded()) return;
-  const ended = new Promise<void>((resolve) => connection.once('end', () => resolve()));
-  const quitAnswered = await withinGrace(
-    connection.quit().then(
-      () => true,
-      () => false,
-    ),
-    false,
-  );
-  if (!quitAnswered) connection.disconnect();
-  await withinGrace(ended, undefined);
-  // A Cluster that was between reconnects has nothing to quit and may never say 'end': make sure
-  // no timer of it is left to reconnect.
-  if (!isEnded()) connection.disconnect();
+  if (!isEnded()) {
+    const ended = new Promise<void>((resolve) => connection.once('end', () => resolve()));
+    const quitAnswered =
+      connection.status === 'ready' &&
+      (await withinGrace(
+        connection.quit().then(
+          () => true,
+          () => false,
+        ),
+        false,
+      ));
+    if (!quitAnswered) connection.disconnect();
+    await withinGrace(ended, undefined);
+  }
+  if (connection instanceof Redis) {
+    // After QUIT, ioredis (v6) leaves the Sentinel failover detector's own connections to the
+    // sentinels open, reconnecting every minute; only disconnect() takes them down. Harmless on a
+    // connection that has ended.
+    connection.disconnect();
+  } else if (!isEnded()) {
+    // A Cluster that was between reconnects may never say 'end'.
+    connection.disconnect();
+  }
 }

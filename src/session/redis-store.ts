@@ -87,6 +87,13 @@ const isSessionId = (value: string): boolean => SESSION_ID.test(value);
 const refreshedSince = (after: Session, before: Session): boolean =>
   after.accessTokenExpiresAt !== before.accessTokenExpiresAt || after.refreshToken !== before.refreshToken;
 
+/** `kept`, renewed as late as either of the two says: the expiry a sliding save moved survives a refresh, and back. */
+const withLaterExpiry = (kept: Session, other: Session): Session => ({
+  ...kept,
+  renewedAt: Math.max(kept.renewedAt, other.renewedAt),
+  expiresAt: Math.max(kept.expiresAt, other.expiresAt),
+});
+
 /** Seconds until expiresAt, at least 1: Redis rejects EX 0, and load checks the time anyway. */
 const secondsUntil = (expiresAt: number, nowSeconds: number): number => Math.max(1, Math.ceil(expiresAt - nowSeconds));
 
@@ -134,7 +141,15 @@ function validateOptions(options: RedisSessionStoreOptions): void {
  *   p sub:<digest>  sorted set of session ids of one user (issuer, sub), scored by createdAt
  *   p jti:<digest>  a back-channel logout token id, EX until the token expires
  * The index keys live in other slots than the sessions they name: nothing here sends one command
- * (or one script) across slots.
+ * (or one script) across slots. Scripts go by EVAL rather than defineCommand: they are a few
+ * hundred bytes, and the client may be shared with other stores, so it is not ours to extend.
+ *
+ * Writes after a login are compare-and-set against the value read (never onto a missing key): a
+ * sliding save and a refresh racing on two replicas each keep their part, and a revoked session
+ * stays revoked. ioredis may resend a command Redis already ran (after a dropped connection): a
+ * SET … NX recognises its own value. A command may also land after its caller timed out: then a
+ * refresh lock stays until it expires, and a logout token id is recorded although the caller saw
+ * an error; a sender that retries that token is told it is a replay.
  *
  * Every Redis failure rejects with OFA_STORE_UNAVAILABLE, refresh included: the store never answers
  * "no session" because Redis did not answer.
@@ -174,6 +189,19 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
       log?.debug({ err: cause, action }, 'the Redis session store did not answer');
       throw new OfaError('OFA_STORE_UNAVAILABLE', `the Redis session store did not answer (${action})`, { cause });
     }
+  }
+
+  /**
+   * SET … NX, true when this call set the key. ioredis sends a command again after a dropped
+   * connection (autoResendUnfulfilledCommands) even if Redis had run it: the resent SET then finds
+   * our own value, which must count as ours, not as someone else's (a taken lock, a replayed token).
+   */
+  async function setIfAbsent(action: string, key: string, value: string, expiry: 'EX' | 'PX', amount: number): Promise<boolean> {
+    const set = await redis(action, () =>
+      expiry === 'EX' ? client.set(key, value, 'EX', amount, 'NX') : client.set(key, value, 'PX', amount, 'NX'),
+    );
+    if (set !== null) return true;
+    return (await redis(action, () => client.get(key))) === value;
   }
 
   async function readSession(id: string): Promise<StoredSession | undefined> {
@@ -250,9 +278,10 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     assertSessionId(session.id);
     const sealed = sealSession(sealer, session, purpose);
     const ttl = secondsUntil(session.expiresAt, nowSeconds);
-    const set = await redis('create a session', () => client.set(sessionKey(session.id), sealed.value, 'EX', ttl, 'NX'));
     // 128 random bits do not collide: the same session was created twice, and must not be overwritten.
-    if (set === null) throw new OfaError('OFA_INTERNAL', 'a session with this id already exists');
+    if (!(await setIfAbsent('create a session', sessionKey(session.id), sealed.value, 'EX', ttl))) {
+      throw new OfaError('OFA_INTERNAL', 'a session with this id already exists');
+    }
     await addToIndexes(sealed.session, nowSeconds);
     return sealer.seal(Buffer.from(session.id, 'latin1'), idPurpose);
   }
@@ -265,10 +294,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
       session.id,
       nowSeconds,
       undefined,
-      (stored) =>
-        refreshedSince(stored, session)
-          ? { ...stored, renewedAt: Math.max(stored.renewedAt, session.renewedAt), expiresAt: Math.max(stored.expiresAt, session.expiresAt) }
-          : session,
+      (stored) => (refreshedSince(stored, session) ? withLaterExpiry(stored, session) : session),
       false,
     );
     return undefined;
@@ -306,7 +332,9 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   async function releaseLock(id: string, token: string): Promise<void> {
     try {
       const released = await redis('release the refresh lock', () => client.eval(RELEASE_LOCK, 1, lockKey(id), token));
-      if (released !== 1) log?.warn({ refreshLockSeconds: lockSeconds }, 'a refresh outlived its lock; raise refreshLockSeconds above the provider timeout');
+      if (released !== 1) {
+        log?.warn({ refreshLockSeconds: lockSeconds }, 'a refresh outlived its lock; raise refreshLockSeconds above the provider timeout');
+      }
     } catch {
       // The lock expires by itself; the refresh's own outcome matters more than its release.
     }
@@ -328,10 +356,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
       nowSeconds,
       stored,
       // A sliding save that landed during the provider call only moved the expiry: keep it too.
-      (latest) =>
-        latest === stored.session
-          ? attempted.session
-          : { ...attempted.session, renewedAt: Math.max(latest.renewedAt, attempted.session.renewedAt), expiresAt: Math.max(latest.expiresAt, attempted.session.expiresAt) },
+      (latest) => (latest === stored.session ? attempted.session : withLaterExpiry(attempted.session, latest)),
       true,
     );
     return kept === undefined ? SESSION_ENDED : { ok: true, session: kept, cookieValue: undefined };
@@ -358,8 +383,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     attempt: (current: Session) => Promise<RefreshAttempt>,
   ): Promise<RefreshOutcome> {
     const token = randomBytes(16).toString('base64url');
-    const taken = await redis('take the refresh lock', () => client.set(lockKey(session.id), token, 'PX', lockMs, 'NX'));
-    if (taken === null) return refreshedElsewhere(session);
+    if (!(await setIfAbsent('take the refresh lock', lockKey(session.id), token, 'PX', lockMs))) return refreshedElsewhere(session);
     try {
       return await refreshHoldingLock(session, nowSeconds, attempt);
     } finally {
@@ -389,9 +413,9 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   }
 
   async function recordLogoutToken(issuer: string, jti: string, untilSeconds: number, nowSeconds: number): Promise<boolean> {
-    const ttl = secondsUntil(untilSeconds, nowSeconds);
-    const set = await redis('record a logout token', () => client.set(logoutTokenKey(issuer, jti), '1', 'EX', ttl, 'NX'));
-    return set !== null;
+    // A value of our own, so a resent SET is told apart from a replay.
+    const mark = randomBytes(12).toString('base64url');
+    return setIfAbsent('record a logout token', logoutTokenKey(issuer, jti), mark, 'EX', secondsUntil(untilSeconds, nowSeconds));
   }
 
   async function close(): Promise<void> {
@@ -403,6 +427,8 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
 
   return Object.freeze({
     serverSide: true,
+    // ioredis says 'ready' only once connected, authenticated and (Sentinel) on the master.
+    isAvailable: () => !closed && client.status === 'ready',
     load,
     create,
     save,

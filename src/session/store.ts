@@ -34,6 +34,11 @@ export type RefreshOutcome =
 export interface SessionStore {
   /** True when the session lives on the server and the cookie never changes after login. */
   readonly serverSide: boolean;
+  /**
+   * False while the backing service is known to be unreachable (a Redis connection not ready):
+   * no login starts then, since its callback could not keep the session.
+   */
+  isAvailable(): boolean;
   /** Undefined when the cookie does not open, the session has expired (now ≥ expiresAt) or was revoked. */
   load(cookieValue: string, nowSeconds: number): Promise<LoadedSession | undefined>;
   /** Keeps a new session (a login); the cookie value that carries or points to it. */

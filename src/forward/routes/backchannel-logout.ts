@@ -33,14 +33,17 @@ export async function handleBackchannelLogout(rt: MiddlewareRuntime, request: Fo
     return refuse(400, verified.reason);
   }
   const { target } = verified;
-  if (!(await rt.store.recordLogoutToken(target.issuer, target.jti, target.rememberUntil, request.nowSeconds))) {
-    rt.log.info('refused a replayed back-channel logout token');
-    return refuse(400, 'logout token was already used');
-  }
+  // Revoke first, record the jti after: a store failure in between answers 503, and the provider's
+  // retry of the same token still takes effect instead of being refused as a replay. The cutoff
+  // for the subject's sessions is our clock, not the token's iat: the provider's clock may differ.
   if (target.sid !== undefined) {
     await rt.store.revokeProviderSession(target.issuer, target.sid, request.nowSeconds);
   } else if (target.sub !== undefined) {
     await rt.store.revokeSubject(target.issuer, target.sub, request.nowSeconds);
+  }
+  if (!(await rt.store.recordLogoutToken(target.issuer, target.jti, target.rememberUntil, request.nowSeconds))) {
+    rt.log.info('refused a replayed back-channel logout token');
+    return refuse(400, 'logout token was already used');
   }
   rt.log.info({ by: target.sid !== undefined ? 'sid' : 'sub', subject: target.sub }, 'back-channel logout: sessions ended');
   return { kind: 'backchannel-logout', status: 200, reason: '' };

@@ -2,7 +2,7 @@ import { buildAuthorizationRequest } from '../../oidc/authorization.js';
 import { clearCookie, serializeCookie, type CookieJar } from '../../session/cookies.js';
 import { flowCookiesToClear, sealLoginFlow } from '../../session/state-cookie.js';
 import type { Answer } from '../answer.js';
-import { isAt, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
+import { isAt, unavailable, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import { isTopLevelNavigation } from '../navigation.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { resolveParsedUrlOption } from '../url-option.js';
@@ -24,6 +24,8 @@ export async function startLogin(rt: MiddlewareRuntime, request: ForwardAuthRequ
   }
   const configuration = rt.provider.current();
   if (configuration === undefined) return UNAVAILABLE;
+  // The callback could not keep the session: no one is sent to the provider for nothing.
+  if (!rt.store.isAvailable()) return unavailable('OFA_STORE_UNAVAILABLE');
 
   const redirectUri = resolveParsedUrlOption(rt.urls.redirect, original.url).href;
   const authorization = await buildAuthorizationRequest(configuration, rt.config, redirectUri);

@@ -1,0 +1,433 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { RedisStoreConfig } from '../../src/config/types.js';
+import { isOfaError } from '../../src/errors.js';
+import { closeRedisConnection, createRedisConnection } from '../../src/session/redis-connection.js';
+import { createRedisSessionStore } from '../../src/session/redis-store.js';
+import { createSealer } from '../../src/session/seal.js';
+import { sealSession } from '../../src/session/sealed-session.js';
+import type { Session } from '../../src/session/session.js';
+import type { RefreshAttempt, SessionStore } from '../../src/session/store.js';
+import { createTestLogger } from '../support/log.js';
+import {
+  startRedisCluster,
+  startRedisSentinelGroup,
+  startRedisServer,
+  type RedisCluster,
+  type RedisSentinelGroup,
+  type RedisServer,
+} from '../support/redis.js';
+import { describeSessionStoreContract } from './store-contract.js';
+import { SECRET, sampleSession } from './fixtures.js';
+
+const now = 1_700_000_100;
+const PURPOSE = 'session:app';
+const sealer = createSealer([SECRET]);
+const logger = createTestLogger('debug');
+
+/** A fresh prefix per test: tests never see each other's keys, two stores of one test share theirs. */
+let prefix = '';
+beforeEach(() => {
+  prefix = `ofa:v1:test-${randomBytes(6).toString('hex')}:`;
+});
+
+const sessionKey = (id: string): string => `${prefix}s:{${id}}`;
+
+function redisConfig(endpoints: readonly string[], overrides: Partial<RedisStoreConfig> = {}): RedisStoreConfig {
+  return { endpoints, username: undefined, password: undefined, database: 0, cluster: false, tls: undefined, sentinel: undefined, ...overrides };
+}
+
+/**
+ * A store on its own, ready connection: a Cluster connection has no offline queue (see
+ * redis-connection.ts), so a command sent before it is ready fails at once.
+ */
+async function storeOn(config: RedisStoreConfig, options: { sessionLifetimeSeconds?: number } = {}): Promise<SessionStore> {
+  const client = createRedisConnection(config, { log: logger.log });
+  if (client.status !== 'ready') await once(client, 'ready');
+  return createRedisSessionStore({
+    client,
+    ownsClient: true,
+    sealer,
+    purpose: PURPOSE,
+    keyPrefix: prefix,
+    sessionLifetimeSeconds: 86_400,
+    log: logger.log,
+    ...options,
+  });
+}
+
+const rotated = (session: Session, suffix: string): RefreshAttempt => ({
+  ok: true,
+  session: { ...session, refreshToken: `rotated-${suffix}`, accessTokenExpiresAt: (session.accessTokenExpiresAt ?? now) + 300 },
+});
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('createRedisSessionStore on one server', () => {
+  let server: RedisServer;
+  let admin: Redis;
+  const stores: SessionStore[] = [];
+  const open = async (): Promise<SessionStore> => {
+    const store = await storeOn(redisConfig([server.address]));
+    stores.push(store);
+    return store;
+  };
+
+  beforeAll(async () => {
+    server = await startRedisServer();
+    admin = new Redis({ ...server.endpoint, lazyConnect: true });
+    await admin.connect();
+  });
+  afterAll(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+    admin.disconnect();
+    await server.destroy();
+  });
+
+  describeSessionStoreContract('redis store (single)', () => storeOn(redisConfig([server.address])), { sharedBetweenInstances: true });
+
+  it('keeps the same cookie value through a save and a refresh', async () => {
+    const store = await open();
+    const session = sampleSession();
+    const value = await store.create(session, now);
+    expect(await store.save({ ...session, renewedAt: now + 60, expiresAt: now + 60 + 86_400 }, now + 60)).toBeUndefined();
+    const outcome = await store.refresh(session, now + 60, async (current) => rotated(current, 'r'));
+    expect(outcome.ok && outcome.cookieValue).toBeUndefined();
+    const loaded = await store.load(value, now + 60);
+    expect(loaded?.session.refreshToken).toBe('rotated-r');
+    expect(loaded?.session.expiresAt).toBe(now + 60 + 86_400);
+  });
+
+  it('keeps the session sealed in Redis and only a sealed id in the cookie', async () => {
+    const store = await open();
+    const session = sampleSession();
+    const value = await store.create(session, now);
+    const stored = await admin.get(sessionKey(session.id));
+    expect(stored?.startsWith('v1.')).toBe(true);
+    for (const secret of ['refresh-token-value', 'a@example.com', 'user-1', session.idToken ?? '']) {
+      expect(stored).not.toContain(secret);
+      expect(value).not.toContain(secret);
+    }
+    expect(value).not.toContain(session.id);
+    expect(value.length).toBeLessThan(100);
+  });
+
+  it('never lets a hostile cookie value reach Redis', async () => {
+    const client = createRedisConnection(redisConfig([server.address]), { log: logger.log });
+    const store = createRedisSessionStore({ client, sealer, purpose: PURPOSE, keyPrefix: prefix, sessionLifetimeSeconds: 86_400 });
+    try {
+      const session = sampleSession();
+      const genuine = await store.create(session, now);
+      const foreignSealer = createSealer(['some-other-secret-some-other-secret-0']);
+      const sealedId = (id: string, purpose = `${PURPOSE}:id`): string => sealer.seal(Buffer.from(id, 'latin1'), purpose);
+      const hostile = [
+        '',
+        '*',
+        '{x}',
+        'garbage',
+        'x'.repeat(10_000),
+        genuine.slice(0, -1),
+        `${genuine}A`,
+        sealedId(session.id, PURPOSE),
+        sealedId(session.id, 'session:other:id'),
+        foreignSealer.seal(Buffer.from(session.id), `${PURPOSE}:id`),
+        sealSession(sealer, session, PURPOSE).value,
+        sealedId('*'),
+        sealedId('{x}'),
+        sealedId(`${session.id}x`),
+        sealedId(session.id.slice(1)),
+        sealedId(`${session.id.slice(1)}*`),
+        sealedId(`${session.id.slice(1)}\n`),
+        sealedId(`${session.id.slice(0, 10)}}{${session.id.slice(12)}`),
+        sealedId(''),
+      ];
+      await client.ping();
+
+      const monitor = await admin.monitor();
+      const seen: string[][] = [];
+      const waiting = new Map<string, () => void>();
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        const marked = args[0]?.toLowerCase() === 'echo' ? waiting.get(args[1] ?? '') : undefined;
+        if (marked !== undefined) marked();
+        else seen.push(args);
+      });
+      /** Everything the store sent before this returns has reached MONITOR: one connection keeps order. */
+      const flush = async (): Promise<void> => {
+        const marker = `marker-${randomBytes(4).toString('hex')}`;
+        const arrived = new Promise<void>((resolve) => waiting.set(marker, resolve));
+        await client.echo(marker);
+        await arrived;
+      };
+      try {
+        for (const value of hostile) expect(await store.load(value, now)).toBeUndefined();
+        await flush();
+        expect(seen).toEqual([]);
+        // The same connection, watched the same way, does show a genuine load.
+        expect((await store.load(genuine, now))?.session.id).toBe(session.id);
+        await flush();
+        expect(seen).toEqual([['get', sessionKey(session.id)]]);
+      } finally {
+        monitor.disconnect();
+      }
+    } finally {
+      await closeRedisConnection(client);
+    }
+  });
+
+  it('counts its own SET, sent again after a dropped connection, as its own (a login, the refresh lock, a logout token)', async () => {
+    const client = createRedisConnection(redisConfig([server.address]), { log: logger.log });
+    type AnyCall = (...args: unknown[]) => Promise<unknown>;
+    // What ioredis does when a connection drops after Redis ran a command but before the reply came.
+    const resending = new Proxy(client, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (property !== 'set' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: unknown[]) => {
+          await (value as AnyCall).apply(target, args);
+          return (value as AnyCall).apply(target, args);
+        };
+      },
+    });
+    const store = createRedisSessionStore({ client: resending, sealer, purpose: PURPOSE, keyPrefix: prefix, sessionLifetimeSeconds: 86_400 });
+    try {
+      const session = sampleSession();
+      const value = await store.create(session, now);
+      expect((await store.load(value, now))?.session).toEqual(session);
+      const outcome = await store.refresh(session, now, async (current) => rotated(current, 'resent'));
+      expect(outcome.ok && outcome.session.refreshToken).toBe('rotated-resent');
+      expect(await store.recordLogoutToken('https://idp.example', 'jti-resent', now + 60, now)).toBe(true);
+      expect(await store.recordLogoutToken('https://idp.example', 'jti-resent', now + 60, now)).toBe(false);
+    } finally {
+      await closeRedisConnection(client);
+    }
+  });
+
+  it('sets the session key to expire with the session, on create and on every save', async () => {
+    const store = await open();
+    const session = sampleSession({ expiresAt: now + 3600 });
+    await store.create(session, now);
+    const created = await admin.ttl(sessionKey(session.id));
+    expect(created).toBeGreaterThanOrEqual(3599);
+    expect(created).toBeLessThanOrEqual(3600);
+    await store.save({ ...session, renewedAt: now + 60, expiresAt: now + 60 + 7200 }, now + 60);
+    const saved = await admin.ttl(sessionKey(session.id));
+    expect(saved).toBeGreaterThanOrEqual(7199);
+    expect(saved).toBeLessThanOrEqual(7200);
+  });
+
+  it('keeps the provider-sid and subject indexes alive as long as a session that slides past the lifetime', async () => {
+    const short = await storeOn(redisConfig([server.address]), { sessionLifetimeSeconds: 100 });
+    stores.push(short);
+    const session = sampleSession({ expiresAt: now + 100 });
+    const value = await short.create(session, now);
+    await short.save({ ...session, renewedAt: now + 90, expiresAt: now + 90 + 5000 }, now + 90);
+    const indexTtls = await Promise.all(
+      (await admin.keys(`${prefix}si[d]:*`)).concat(await admin.keys(`${prefix}su[b]:*`)).map((key) => admin.ttl(key)),
+    );
+    expect(indexTtls).toHaveLength(2);
+    for (const ttl of indexTtls) expect(ttl).toBeGreaterThanOrEqual(4999);
+    await short.revokeProviderSession('https://idp.example', 'sid-1', now + 4000);
+    expect(await short.load(value, now + 4000)).toBeUndefined();
+  });
+
+  it('does not let a sliding save that read the session before a refresh put the spent refresh token back', async () => {
+    const store = await open();
+    const session = sampleSession();
+    const value = await store.create(session, now);
+    const loadedBefore = (await store.load(value, now))?.session;
+    if (loadedBefore === undefined) throw new Error('session not loaded');
+    await store.refresh(session, now, async (current) => rotated(current, 'new'));
+    await store.save({ ...loadedBefore, renewedAt: now + 60, expiresAt: now + 60 + 86_400 }, now + 60);
+    const after = (await store.load(value, now + 60))?.session;
+    expect(after?.refreshToken).toBe('rotated-new');
+    expect(after?.expiresAt).toBe(now + 60 + 86_400);
+  });
+
+  it('calls the provider once when two replicas refresh together and the refresh outlasts several polls', async () => {
+    const [replicaA, replicaB, replicaC] = await Promise.all([open(), open(), open()]);
+    const session = sampleSession();
+    const value = await replicaA.create(session, now);
+    let attempts = 0;
+    const slow = async (current: Session): Promise<RefreshAttempt> => {
+      attempts += 1;
+      await sleep(400);
+      return rotated(current, 'slow');
+    };
+    const [a, b] = await Promise.all([replicaA.refresh(session, now, slow), replicaB.refresh(session, now, slow)]);
+    expect(attempts).toBe(1);
+    expect(a.ok && a.session.refreshToken).toBe('rotated-slow');
+    expect(b.ok && b.session.refreshToken).toBe('rotated-slow');
+    // A third replica, still holding the pre-refresh session, is handed the stored result.
+    const late = await replicaC.refresh(session, now + 1, slow);
+    expect(attempts).toBe(1);
+    expect(late.ok && late.session.refreshToken).toBe('rotated-slow');
+    expect((await replicaC.load(value, now + 1))?.session.refreshToken).toBe('rotated-slow');
+  });
+
+  it('tells a replica that waited for a refresh which then failed to try again later', async () => {
+    const [holder, waiter] = await Promise.all([open(), open()]);
+    const session = sampleSession();
+    await holder.create(session, now);
+    const failing = async (): Promise<RefreshAttempt> => {
+      await sleep(200);
+      return { ok: false, reason: 'invalid_grant', transient: false };
+    };
+    const first = holder.refresh(session, now, failing);
+    await sleep(50);
+    const waited = await waiter.refresh(session, now, async () => {
+      throw new Error('the waiter must not call the provider');
+    });
+    expect(await first).toEqual({ ok: false, reason: 'invalid_grant', transient: false });
+    expect(waited).toEqual({ ok: false, reason: 'another replica is refreshing', transient: true });
+  });
+
+  it('ends the refresh of a revoked session without calling the provider', async () => {
+    const store = await open();
+    const session = sampleSession();
+    await store.create(session, now);
+    await store.revoke(session, now);
+    let attempts = 0;
+    const outcome = await store.refresh(session, now, async (current) => {
+      attempts += 1;
+      return rotated(current, 'x');
+    });
+    expect(outcome).toEqual({ ok: false, reason: 'session ended', transient: false });
+    expect(attempts).toBe(0);
+  });
+
+  it('refuses with OFA_STORE_UNAVAILABLE within seconds while Redis is down, and serves the same sessions once it is back', async () => {
+    const own = await startRedisServer();
+    try {
+      const store = await storeOn(redisConfig([own.address]));
+      stores.push(store);
+      const session = sampleSession();
+      const value = await store.create(session, now);
+      await own.stop();
+
+      const timed = async (what: string, call: () => Promise<unknown>): Promise<{ what: string; error: unknown; ms: number }> => {
+        const started = Date.now();
+        const error = await rejection(call());
+        return { what, error, ms: Date.now() - started };
+      };
+      const results = await Promise.all([
+        timed('load', () => store.load(value, now)),
+        timed('create', () => store.create(sampleSession(), now)),
+        timed('save', () => store.save({ ...session, renewedAt: now + 1 }, now + 1)),
+        timed('revoke', () => store.revoke(sampleSession(), now)),
+        timed('revokeProviderSession', () => store.revokeProviderSession('https://idp.example', 'sid-x', now)),
+        timed('revokeSubject', () => store.revokeSubject('https://idp.example', 'user-x', now)),
+        timed('refresh', () => store.refresh(session, now, async (current) => rotated(current, 'down'))),
+        timed('recordLogoutToken', () => store.recordLogoutToken('https://idp.example', 'jti-down', now + 60, now)),
+      ]);
+      for (const { what, error, ms } of results) {
+        expect(isOfaError(error) && error.code, what).toBe('OFA_STORE_UNAVAILABLE');
+        expect(ms, what).toBeLessThan(5_000);
+        const message = error instanceof Error ? `${error.message} ${String(error.cause)}` : '';
+        expect(message).not.toContain(value);
+        expect(message).not.toContain(session.id);
+      }
+
+      await own.start();
+      let loaded: Session | undefined;
+      for (const deadline = Date.now() + 15_000; loaded === undefined && Date.now() < deadline; ) {
+        try {
+          loaded = (await store.load(value, now))?.session;
+          // Back, and answering: the session must be there (never a silent miss).
+          expect(loaded).toBeDefined();
+        } catch (error) {
+          if (!isOfaError(error) || error.code !== 'OFA_STORE_UNAVAILABLE') throw error;
+          await sleep(200);
+        }
+      }
+      expect(loaded).toEqual(session);
+      const logged = logger.text();
+      for (const secret of [value, session.id, 'refresh-token-value']) expect(logged).not.toContain(secret);
+    } finally {
+      await own.destroy();
+    }
+  });
+
+});
+
+describe('createRedisSessionStore on a Cluster of three masters', () => {
+  let cluster: RedisCluster;
+  beforeAll(async () => {
+    cluster = await startRedisCluster({ masters: 3 });
+  });
+  afterAll(async () => {
+    await cluster.destroy();
+  });
+
+  describeSessionStoreContract('redis store (cluster)', () => storeOn(redisConfig(cluster.endpoints, { cluster: true })), {
+    sharedBetweenInstances: true,
+  });
+});
+
+describe('createRedisSessionStore through Sentinel', () => {
+  let group: RedisSentinelGroup;
+  const sentinelConfig = (): RedisStoreConfig =>
+    redisConfig(group.sentinelEndpoints, { sentinel: { masterSet: group.masterSet, username: undefined, password: undefined } });
+  beforeAll(async () => {
+    group = await startRedisSentinelGroup();
+  });
+  afterAll(async () => {
+    await group.destroy();
+  });
+
+  describeSessionStoreContract('redis store (sentinel)', () => storeOn(sentinelConfig()), { sharedBetweenInstances: true });
+
+  it('never answers "no session" during a failover, and keeps reading and writing through the new master', async () => {
+    const store = await storeOn(sentinelConfig());
+    try {
+      const session = sampleSession();
+      const value = await store.create(session, now);
+      const failover = group.failover();
+      let done = false;
+      void failover.then(
+        () => (done = true),
+        () => (done = true),
+      );
+      const answers: string[] = [];
+      const answer = async (call: () => Promise<string>): Promise<void> => {
+        try {
+          answers.push(await call());
+        } catch (error) {
+          answers.push(isOfaError(error) ? error.code : 'other error');
+        }
+      };
+      let lastSaved = session.renewedAt;
+      for (let tick = 1; !done; tick++) {
+        await answer(async () => ((await store.load(value, now)) === undefined ? 'no session' : 'session'));
+        await answer(async () => {
+          await store.save({ ...session, renewedAt: session.renewedAt + tick }, now);
+          lastSaved = session.renewedAt + tick;
+          return 'saved';
+        });
+        await sleep(20);
+      }
+      await failover;
+      expect(answers).not.toContain('no session');
+      expect(answers).not.toContain('other error');
+
+      let loaded: Session | undefined;
+      for (const deadline = Date.now() + 15_000; loaded === undefined && Date.now() < deadline; await sleep(200)) {
+        loaded = (await store.load(value, now).catch(() => undefined))?.session;
+      }
+      // A save that timed out may still have landed late (see redis-connection.ts): never earlier.
+      expect(loaded?.renewedAt).toBeGreaterThanOrEqual(lastSaved);
+      expect(await store.recordLogoutToken('https://idp.example', 'jti-after-failover', now + 60, now)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+});
