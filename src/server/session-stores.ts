@@ -8,6 +8,8 @@ import type { SessionStore } from '../session/store.js';
 
 /** The version in every Redis key we write: a change of layout gets a new prefix, not a migration in place. */
 const REDIS_KEY_VERSION = 'v1';
+/** Long enough for a replica on the same network, short enough that a lost replica costs little. */
+const REPLICA_ACK_TIMEOUT_MS = 250;
 
 export interface SessionStores {
   /** The store for one middleware: Redis when `session.store.redis` is set, else the cookie. */
@@ -47,6 +49,8 @@ export function createSessionStores(deps: { readonly sealer: Sealer; readonly lo
               purpose,
               keyPrefix: `ofa:${REDIS_KEY_VERSION}:${encodeURIComponent(middleware.name)}:`,
               sessionLifetimeSeconds: middleware.session.expiry,
+              // Sentinel means replicas that may be promoted: writes that matter wait for one.
+              ...(redis.sentinel === undefined ? {} : { replicaAckTimeoutMs: REPLICA_ACK_TIMEOUT_MS }),
               log: deps.log.child({ middleware: middleware.name }),
             });
       stores.push(store);

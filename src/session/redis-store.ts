@@ -27,6 +27,13 @@ export interface RedisSessionStoreOptions {
    * refresh too, so it must outlast the provider's token call with its timeout and retries.
    */
   readonly refreshLockSeconds?: number;
+  /**
+   * With replicas (Sentinel): after a write that must not be lost in a failover (a new session, a
+   * rotated refresh token, a revocation), wait up to this long for one replica to acknowledge it.
+   * Replication stays asynchronous: this narrows the window, it cannot close it. Never on a
+   * single server, where WAIT would always run out its time.
+   */
+  readonly replicaAckTimeoutMs?: number;
   readonly log?: Logger;
 }
 
@@ -262,6 +269,18 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     return undefined;
   }
 
+  async function awaitReplica(): Promise<void> {
+    const timeoutMs = options.replicaAckTimeoutMs;
+    if (timeoutMs === undefined) return;
+    try {
+      // WAIT covers every earlier write of this connection; a Cluster client is never given this option.
+      const acknowledged = await (client as Redis).wait(1, timeoutMs);
+      if (acknowledged < 1) log?.warn({ timeoutMs }, 'no Redis replica acknowledged a session write in time');
+    } catch {
+      // The master took the write; whether a replica has it yet is best effort.
+    }
+  }
+
   async function load(cookieValue: string, nowSeconds: number): Promise<LoadedSession | undefined> {
     // Checked before Redis hears of it: a hostile value must never become a key name.
     if (typeof cookieValue !== 'string' || cookieValue.length === 0 || cookieValue.length > MAX_COOKIE_CHARS) return undefined;
@@ -283,6 +302,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
       throw new OfaError('OFA_INTERNAL', 'a session with this id already exists');
     }
     await addToIndexes(sealed.session, nowSeconds);
+    await awaitReplica();
     return sealer.seal(Buffer.from(session.id, 'latin1'), idPurpose);
   }
 
@@ -312,6 +332,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     const indexes = [subjectKey(session.issuer, session.subject)];
     if (session.providerSid !== undefined) indexes.push(providerSessionKey(session.issuer, session.providerSid));
     await Promise.all(indexes.map((key) => redis('revoke a session', () => client.zrem(key, session.id))));
+    await awaitReplica();
   }
 
   async function revokeProviderSession(issuer: string, providerSid: string): Promise<void> {
@@ -319,6 +340,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     const ids = await redis('revoke a provider session', () => client.zrange(index, 0, '-1'));
     await Promise.all(ids.filter(isSessionId).map(deleteSession));
     await redis('revoke a provider session', () => client.del(index));
+    await awaitReplica();
   }
 
   async function revokeSubject(issuer: string, subject: string, nowSeconds: number): Promise<void> {
@@ -327,6 +349,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     const ids = await redis('revoke a subject', () => client.zrangebyscore(index, '-inf', String(nowSeconds)));
     await Promise.all(ids.filter(isSessionId).map(deleteSession));
     await redis('revoke a subject', () => client.zremrangebyscore(index, '-inf', String(nowSeconds)));
+    await awaitReplica();
   }
 
   async function releaseLock(id: string, token: string): Promise<void> {
@@ -359,7 +382,10 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
       (latest) => (latest === stored.session ? attempted.session : withLaterExpiry(attempted.session, latest)),
       true,
     );
-    return kept === undefined ? SESSION_ENDED : { ok: true, session: kept, cookieValue: undefined };
+    if (kept === undefined) return SESSION_ENDED;
+    // The spent refresh token is gone at the provider: losing its successor would end the login.
+    await awaitReplica();
+    return { ok: true, session: kept, cookieValue: undefined };
   }
 
   /** Another replica holds the lock: wait for it to let go (or for the lock to expire), then read its result. */

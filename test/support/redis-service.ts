@@ -14,7 +14,7 @@ import type { Config, MiddlewareConfig, RedisStoreConfig, SessionConfig } from '
 import { buildApp, type App } from '../../src/server/app.js';
 import { createTestLogger, type TestLogger } from './log.js';
 import { makeMiddlewareConfig, type MiddlewareOverrides } from './middleware-config.js';
-import { TEST_SECRET } from './service.js';
+import { awaitSessionStores, TEST_SECRET } from './service.js';
 
 export interface RestartableService {
   readonly config: Config;
@@ -76,18 +76,6 @@ export function makeRedisMiddlewareConfig(redis: RedisStoreConfig, overrides: Mi
   return { ...base, session: { ...base.session, ...sessionOverrides, store: { redis } } };
 }
 
-const STORES_AVAILABLE_WITHIN_MS = 10_000;
-
-/** Until every middleware's store says it can answer (a Redis connection is ready), as a login needs. */
-async function storesAvailable(app: App): Promise<void> {
-  const deadline = Date.now() + STORES_AVAILABLE_WITHIN_MS;
-  const waiting = (): string[] => [...app.middlewares].filter(([, runtime]) => !runtime.store.isAvailable()).map(([name]) => name);
-  while (waiting().length > 0) {
-    if (Date.now() >= deadline) throw new Error(`session store of ${waiting().join(', ')} not available within ${STORES_AVAILABLE_WITHIN_MS / 1000} s`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 export async function startRestartableService(config: Config): Promise<RestartableService> {
   let offset = 0;
   const now = (): number => Math.floor(Date.now() / 1000) + offset;
@@ -106,7 +94,7 @@ export async function startRestartableService(config: Config): Promise<Restartab
     try {
       await app.fastify.listen({ host: '127.0.0.1', port: 0 });
       await Promise.all([...app.middlewares.values()].map((runtime) => runtime.provider.ready()));
-      await storesAvailable(app);
+      await awaitSessionStores(app);
     } catch (error) {
       await app.fastify.close();
       await app.stop();

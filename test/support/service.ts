@@ -56,6 +56,7 @@ export async function startService(options: TestServiceOptions): Promise<TestSer
   if (options.awaitProviders !== false) {
     await Promise.all([...app.middlewares.values()].map((runtime) => runtime.provider.ready()));
   }
+  await awaitSessionStores(app);
   const origin = `http://127.0.0.1:${port}`;
   return {
     app,
@@ -72,4 +73,15 @@ export async function startService(options: TestServiceOptions): Promise<TestSer
       await app.stop();
     },
   };
+}
+
+/** A Redis store connects in the background; until it is ready no login starts (503). */
+export async function awaitSessionStores(app: App, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (const [name, runtime] of app.middlewares) {
+    while (!runtime.store.isAvailable()) {
+      if (Date.now() > deadline) throw new Error(`the session store of middleware ${name} did not become available`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
 }

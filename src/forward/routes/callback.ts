@@ -5,7 +5,7 @@ import { sessionCookies } from '../../session/session-cookies.js';
 import { newSessionId, pruneClaims, type Session } from '../../session/session.js';
 import { findLoginFlow, flowCookieName, listFlowCookies } from '../../session/state-cookie.js';
 import type { Answer } from '../answer.js';
-import { cookieContext, providerContext, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
+import { cookieContext, providerContext, unavailable, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { resolveParsedUrlOption } from '../url-option.js';
 
@@ -49,6 +49,8 @@ export async function handleCallback(rt: MiddlewareRuntime, request: ForwardAuth
   }
   const provider = providerContext(rt);
   if (provider === undefined) return UNAVAILABLE;
+  // Checked before the code is spent: once Redis is back, reloading this callback still works.
+  if (!rt.store.isAvailable()) return unavailable('OFA_STORE_UNAVAILABLE');
 
   let session: Session;
   let cookies: string[];
