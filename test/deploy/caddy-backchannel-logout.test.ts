@@ -5,18 +5,17 @@
  * Caddy, signs out at the provider itself, the provider's logout token reaches the service through
  * Caddy, and a copy of her session cookie opens nothing afterwards; bob stays signed in.
  */
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../deploy/demo/echo-upstream.js';
-import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';
 import type { LogRecord } from '../support/log.js';
 import { makeMiddlewareConfig } from '../support/middleware-config.js';
-import { completeLogin, startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
+import { signOutAtProvider, startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
+import { makeRedisStoreConfig } from '../support/redis-service.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { findFreePort } from '../support/scripted-server.js';
 import { startService, type TestService } from '../support/service.js';
 import { startCaddy, type RunningCaddy } from './caddy-process.js';
-import { createHttpBrowser, type HttpBrowser } from './http-browser.js';
+import { createHttpBrowser, loginThroughProxy } from './http-browser.js';
 
 const MIDDLEWARE = 'app';
 const API_HEADERS = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' };
@@ -32,42 +31,6 @@ afterAll(async () => {
   await upstream?.close();
   await redis?.destroy();
 });
-
-interface SignedIn {
-  readonly browser: HttpBrowser;
-  /** Her login session at the provider. */
-  readonly providerJar: CookieJar;
-}
-
-/** Page load through the proxy → the provider's form → /callback: the browser holds a session. */
-async function signIn(site: string, user: string): Promise<SignedIn> {
-  const browser = createHttpBrowser();
-  const providerJar = createCookieJar();
-  const start = await browser.navigate(`${site}/`);
-  expect(start.status).toBe(302);
-  const callback = await browser.navigate(await completeLogin(start.location ?? '', { user, jar: providerJar }));
-  expect(callback.status).toBe(302);
-  expect(browser.jar.get(`${MIDDLEWARE}-session`)).toBeDefined();
-  return { browser, providerJar };
-}
-
-/** The end-session page of the provider, then "Yes, sign me out"; the provider sends logout tokens before answering. */
-async function signOutAtProvider(issuer: string, providerJar: CookieJar): Promise<void> {
-  const endSession = `${issuer}/session/end`;
-  const page = await request(endSession, { headers: { cookie: providerJar.cookieHeader(endSession) ?? '' } });
-  const html = await page.body.text();
-  const action = /<form id="op.logoutForm" method="post" action="([^"]+)">/.exec(html)?.[1];
-  const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
-  if (action === undefined || xsrf === undefined) throw new Error(`no logout form at the provider (${page.statusCode})`);
-  const confirmed = await request(action, {
-    method: 'POST',
-    headers: { cookie: providerJar.cookieHeader(action) ?? '', 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
-  });
-  await confirmed.body.text();
-  expect(confirmed.statusCode).toBe(303);
-  expect(confirmed.headers.location).toBe(`${issuer}/session/end/success`);
-}
 
 describe.each(['cookie', 'redis'] as const)('back-channel logout through Caddy with the %s store', (store) => {
   let caddy: RunningCaddy;
@@ -107,7 +70,7 @@ describe.each(['cookie', 'redis'] as const)('back-channel logout through Caddy w
             ...defaults.session,
             store:
               store === 'redis'
-                ? { redis: { endpoints: [redis.address], username: undefined, password: undefined, database: 0, cluster: false, tls: undefined, sentinel: undefined } }
+                ? { redis: makeRedisStoreConfig({ endpoints: [redis.address] }) }
                 : undefined,
           },
         },
@@ -126,8 +89,8 @@ describe.each(['cookie', 'redis'] as const)('back-channel logout through Caddy w
   });
 
   it('alice signs out at the provider, its logout token goes through Caddy to the service, and her cookie replayed opens nothing; bob stays', async () => {
-    const alice = await signIn(site, 'alice');
-    const bob = await signIn(site, 'bob');
+    const alice = await loginThroughProxy(`${site}/`, 'alice');
+    const bob = await loginThroughProxy(`${site}/`, 'bob');
     const stolen = alice.browser.jar.cookieHeader(`${site}/`) ?? '';
     expect((await alice.browser.send(`${site}/api`, { headers: API_HEADERS })).status).toBe(200);
 

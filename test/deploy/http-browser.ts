@@ -67,6 +67,8 @@ export interface ProxiedLogin {
   readonly callbackUrl: string;
   /** nginx's answer to the callback: the 302 back to the page, with the session cookie. */
   readonly callback: HttpAnswer;
+  /** The user's login session at the provider, e.g. to sign out there. */
+  readonly providerJar: CookieJar;
 }
 
 export class ProxiedLoginError extends Error {
@@ -74,17 +76,22 @@ export class ProxiedLoginError extends Error {
 }
 
 /** Opens `pageUrl` through the proxy, signs in at the provider as `user`, and follows the callback. */
-export async function loginThroughProxy(pageUrl: string, user = 'alice', browser = createHttpBrowser()): Promise<ProxiedLogin> {
+export async function loginThroughProxy(
+  pageUrl: string,
+  user = 'alice',
+  browser = createHttpBrowser(),
+  providerJar: CookieJar = createCookieJar(),
+): Promise<ProxiedLogin> {
   const start = await browser.navigate(pageUrl);
   if (start.status !== 302 || start.location === undefined) {
     throw new ProxiedLoginError(`expected a 302 to the provider for ${pageUrl}, got ${start.status}: ${start.body.slice(0, 200)}`);
   }
-  const callbackUrl = await completeLogin(start.location, { user });
+  const callbackUrl = await completeLogin(start.location, { user, jar: providerJar });
   const callback = await browser.navigate(callbackUrl);
   if (callback.status !== 302 || callback.location === undefined) {
     throw new ProxiedLoginError(`expected the callback to redirect back, got ${callback.status}: ${callback.body.slice(0, 200)}`);
   }
-  return { browser, start, callbackUrl, callback };
+  return { browser, start, callbackUrl, callback, providerJar };
 }
 
 export interface ProxySite {

@@ -7,20 +7,17 @@
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { enableBackchannelLogout, SNIPPET_PATH } from '../../deploy/demo/nginx-conf.js';
 import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../deploy/demo/echo-upstream.js';
-import type { Config, MiddlewareConfig } from '../../src/config/types.js';
-import { buildApp, type App } from '../../src/server/app.js';
-import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';
-import { createTestLogger, type LogRecord, type TestLogger } from '../support/log.js';
+import type { LogRecord } from '../support/log.js';
 import { makeMiddlewareConfig } from '../support/middleware-config.js';
-import { completeLogin, startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
+import { signOutAtProvider, startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
+import { makeRedisStoreConfig } from '../support/redis-service.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { findFreePort } from '../support/scripted-server.js';
-import { TEST_SECRET } from '../support/service.js';
-import { createHttpBrowser, type HttpBrowser } from './http-browser.js';
+import { startService, type TestService } from '../support/service.js';
+import { createHttpBrowser, loginThroughProxy } from './http-browser.js';
 import { startNginx, type RunningNginx } from './nginx-process.js';
 
 const MIDDLEWARE = 'app';
@@ -38,73 +35,10 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-interface ServiceOnPort {
-  readonly app: App;
-  readonly logger: TestLogger;
-  stop(): Promise<void>;
-}
-
-/** nginx needs the service's address before the provider can register nginx's URLs: the port comes first. */
-async function startServiceOn(port: number, middleware: MiddlewareConfig): Promise<ServiceOnPort> {
-  const config: Config = {
-    server: { listen: { host: '127.0.0.1', port }, secrets: [TEST_SECRET], trustedProxies: ['127.0.0.1/32'], logLevel: 'debug' },
-    middlewares: { [middleware.name]: middleware },
-    warnings: [],
-  };
-  const logger = createTestLogger('debug');
-  const app = buildApp(config, { log: logger.log });
-  await app.fastify.listen({ host: '127.0.0.1', port });
-  await Promise.all([...app.middlewares.values()].map((runtime) => runtime.provider.ready()));
-  return {
-    app,
-    logger,
-    stop: async () => {
-      await app.fastify.close();
-      await app.stop();
-    },
-  };
-}
-
-interface SignedIn {
-  readonly browser: HttpBrowser;
-  /** Her login session at the provider. */
-  readonly providerJar: CookieJar;
-}
-
-/** Page load through the proxy → the provider's form → /callback: the browser holds a session. */
-async function signIn(site: string, user: string): Promise<SignedIn> {
-  const browser = createHttpBrowser();
-  const providerJar = createCookieJar();
-  const start = await browser.navigate(`${site}/`);
-  expect(start.status).toBe(302);
-  const callback = await browser.navigate(await completeLogin(start.location ?? '', { user, jar: providerJar }));
-  expect(callback.status).toBe(302);
-  expect(browser.jar.get(`${MIDDLEWARE}-session`)).toBeDefined();
-  return { browser, providerJar };
-}
-
-/** The end-session page of the provider, then "Yes, sign me out"; the provider sends logout tokens before answering. */
-async function signOutAtProvider(issuer: string, providerJar: CookieJar): Promise<void> {
-  const endSession = `${issuer}/session/end`;
-  const page = await request(endSession, { headers: { cookie: providerJar.cookieHeader(endSession) ?? '' } });
-  const html = await page.body.text();
-  const action = /<form id="op.logoutForm" method="post" action="([^"]+)">/.exec(html)?.[1];
-  const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
-  if (action === undefined || xsrf === undefined) throw new Error(`no logout form at the provider (${page.statusCode})`);
-  const confirmed = await request(action, {
-    method: 'POST',
-    headers: { cookie: providerJar.cookieHeader(action) ?? '', 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
-  });
-  await confirmed.body.text();
-  expect(confirmed.statusCode).toBe(303);
-  expect(confirmed.headers.location).toBe(`${issuer}/session/end/success`);
-}
-
 describe.each(['cookie', 'redis'] as const)('back-channel logout through nginx with the %s store', (store) => {
   let nginx: RunningNginx;
   let op: DevProvider;
-  let service: ServiceOnPort;
+  let service: TestService;
   let site: string;
   const backchannel: { readonly outcome: 'success' | 'error'; readonly detail: string }[] = [];
 
@@ -131,9 +65,9 @@ describe.each(['cookie', 'redis'] as const)('back-channel logout through nginx w
     op.provider.on('backchannel.success', () => backchannel.push({ outcome: 'success', detail: '' }));
     op.provider.on('backchannel.error', (_ctx: unknown, error: unknown) => backchannel.push({ outcome: 'error', detail: String(error) }));
     const defaults = makeMiddlewareConfig({ name: MIDDLEWARE });
-    service = await startServiceOn(
-      servicePort,
-      makeMiddlewareConfig({
+    service = await startService({
+      port: servicePort,
+      middlewares: [{
         name: MIDDLEWARE,
         issuer: op.issuer,
         forwardHeaders: { 'X-Forwarded-User': 'email', 'X-Forwarded-Groups': 'groups' },
@@ -143,11 +77,11 @@ describe.each(['cookie', 'redis'] as const)('back-channel logout through nginx w
           ...defaults.session,
           store:
             store === 'redis'
-              ? { redis: { endpoints: [redis.address], username: undefined, password: undefined, database: 0, cluster: false, tls: undefined, sentinel: undefined } }
+              ? { redis: makeRedisStoreConfig({ endpoints: [redis.address] }) }
               : undefined,
         },
-      }),
-    );
+      }],
+    });
     expect((service.app.fastify.server.address() as AddressInfo).port).toBe(servicePort);
   });
 
@@ -158,8 +92,8 @@ describe.each(['cookie', 'redis'] as const)('back-channel logout through nginx w
   });
 
   it('alice signs out at the provider, its logout token goes through nginx to the service, and her cookie replayed opens nothing; bob stays', async () => {
-    const alice = await signIn(site, 'alice');
-    const bob = await signIn(site, 'bob');
+    const alice = await loginThroughProxy(`${site}/`, 'alice');
+    const bob = await loginThroughProxy(`${site}/`, 'bob');
     const stolen = alice.browser.jar.cookieHeader(`${site}/`) ?? '';
     expect((await alice.browser.send(`${site}/api`, { headers: API_HEADERS })).status).toBe(200);
 

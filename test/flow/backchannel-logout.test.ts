@@ -16,7 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS } from '../support/forward-auth-client.js';
 import { makeMiddlewareConfig, type MiddlewareOverrides } from '../support/middleware-config.js';
-import { completeLogin, startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT_SECRET, type DevClient, type DevProvider } from '../support/op.js';
+import { completeLogin, signOutAtProvider, startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT_SECRET, type DevClient, type DevProvider } from '../support/op.js';
+import { makeRedisStoreConfig } from '../support/redis-service.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { startScriptedServer, type ScriptedServer } from '../support/scripted-server.js';
 import { startService, type TestService } from '../support/service.js';
@@ -98,7 +99,7 @@ function storeOverrides(store: StoreKind, name: string): Pick<MiddlewareOverride
     session: {
       ...session,
       store: {
-        redis: { endpoints: [redis.address], username: undefined, password: undefined, database: 0, cluster: false, tls: undefined, sentinel: undefined },
+        redis: makeRedisStoreConfig({ endpoints: [redis.address] }),
       },
     },
   };
@@ -207,32 +208,6 @@ async function expectNoAccess(name: string, cookie: string): Promise<void> {
   expect(page.location?.startsWith(`${op.issuer}/auth?`)).toBe(true);
 }
 
-/**
- * The user signs out at the provider itself, as she would in its own UI: the end-session page,
- * then "Yes, sign me out". oidc-provider sends the logout tokens before it answers the confirmation.
- */
-async function signOutAtProvider(providerJar: CookieJar): Promise<void> {
-  const endSession = `${op.issuer}/session/end`;
-  const page = await request(endSession, { headers: { cookie: providerJar.cookieHeader(endSession) ?? '' } });
-  const html = await page.body.text();
-  expect(page.statusCode).toBe(200);
-  const action = /<form id="op.logoutForm" method="post" action="([^"]+)">/.exec(html)?.[1];
-  const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
-  if (action === undefined || xsrf === undefined) throw new Error(`no logout form at the provider: ${html.slice(0, 300)}`);
-  const confirmed = await request(action, {
-    method: 'POST',
-    headers: { cookie: providerJar.cookieHeader(action) ?? '', 'content-type': FORM },
-    body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
-  });
-  await confirmed.body.text();
-  expect(confirmed.statusCode).toBe(303);
-  expect(confirmed.headers.location).toBe(`${op.issuer}/session/end/success`);
-  const setCookie = confirmed.headers['set-cookie'];
-  providerJar.setCookies(setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie], action);
-  // Her session at the provider is over.
-  expect(providerJar.get('_session')).toBeUndefined();
-}
-
 /** The one logout token the provider sent for this middleware since `from`, and the service's answer to it. */
 function relayedFor(name: string, from: number): (typeof relayed)[number] {
   const sent = relayed.slice(from).filter((entry) => entry.name === name);
@@ -277,7 +252,7 @@ describe.each(STORES)('back-channel logout with the %s store', (store) => {
       const bob = await signIn(name, 'bob');
       const from = relayed.length;
 
-      await signOutAtProvider(alice.providerJar);
+      await signOutAtProvider(op.issuer, alice.providerJar);
 
       const { token, answer } = relayedFor(name, from);
       expectAccepted(answer);
@@ -302,7 +277,7 @@ describe.each(STORES)('back-channel logout with the %s store', (store) => {
       const bob = await signIn(name, 'bob');
       const from = relayed.length;
 
-      await signOutAtProvider(alice.providerJar);
+      await signOutAtProvider(op.issuer, alice.providerJar);
 
       const { token, answer } = relayedFor(name, from);
       expectAccepted(answer);

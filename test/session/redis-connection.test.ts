@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisStoreConfig, RedisTlsConfig } from '../../src/config/types.js';
 import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../../src/session/redis-connection.js';
 import { createTestLogger, type TestLogger } from '../support/log.js';
+import { makeRedisStoreConfig } from '../support/redis-service.js';
 import {
   startRedisCluster,
   startRedisSentinelGroup,
@@ -21,19 +22,6 @@ const WRONG_PASSWORD = 'wrong-password-secret-77aa';
 const DATA_PASSWORD = 'data-server-secret-31b0';
 const SENTINEL_PASSWORD = 'sentinel-secret-c4d8';
 const ALL_SECRETS = [DEFAULT_PASSWORD, USER_PASSWORD, WRONG_PASSWORD, DATA_PASSWORD, SENTINEL_PASSWORD];
-
-function redisConfig(overrides: Partial<RedisStoreConfig>): RedisStoreConfig {
-  return {
-    endpoints: [],
-    username: undefined,
-    password: undefined,
-    database: 0,
-    cluster: false,
-    tls: undefined,
-    sentinel: undefined,
-    ...overrides,
-  };
-}
 
 interface Opened {
   readonly connection: RedisConnection;
@@ -109,13 +97,13 @@ describe('a single server', () => {
   afterAll(() => server?.destroy());
 
   it('logs in as the configured ACL user', async () => {
-    const { connection } = open(redisConfig({ endpoints: [server.address], username: 'ofa', password: USER_PASSWORD }));
+    const { connection } = open(makeRedisStoreConfig({ endpoints: [server.address], username: 'ofa', password: USER_PASSWORD }));
     await connection.set('acl:key', 'value');
     expect(await connection.call('ACL', 'WHOAMI')).toBe('ofa');
   });
 
   it('is refused with a wrong password, and says so once in the log without the password', async () => {
-    const { connection, logger } = open(redisConfig({ endpoints: [server.address], username: 'ofa', password: WRONG_PASSWORD }));
+    const { connection, logger } = open(makeRedisStoreConfig({ endpoints: [server.address], username: 'ofa', password: WRONG_PASSWORD }));
     let errors = 0;
     connection.on('error', () => errors++);
     await expect(connection.get('acl:key')).rejects.toThrow(/WRONGPASS/);
@@ -126,14 +114,14 @@ describe('a single server', () => {
   });
 
   it('selects the configured database', async () => {
-    const { connection } = open(redisConfig({ endpoints: [server.address], password: DEFAULT_PASSWORD, database: 3 }));
+    const { connection } = open(makeRedisStoreConfig({ endpoints: [server.address], password: DEFAULT_PASSWORD, database: 3 }));
     await connection.set('db:key', 'in three');
     expect(await peek(server.endpoint, { password: DEFAULT_PASSWORD, db: 3 }, (client) => client.get('db:key'))).toBe('in three');
     expect(await peek(server.endpoint, { password: DEFAULT_PASSWORD, db: 0 }, (client) => client.get('db:key'))).toBeNull();
   });
 
   it('uses only the first of several endpoints without cluster or sentinel, and warns', async () => {
-    const { connection, logger } = open(redisConfig({ endpoints: [server.address, '127.0.0.1:1'], password: DEFAULT_PASSWORD }));
+    const { connection, logger } = open(makeRedisStoreConfig({ endpoints: [server.address, '127.0.0.1:1'], password: DEFAULT_PASSWORD }));
     expect(await connection.ping()).toBe('PONG');
     expect(logger.warnings().map((record) => record.msg)).toEqual([expect.stringContaining('using only the first')]);
   });
@@ -147,7 +135,7 @@ describe('a server that stops and comes back', () => {
   afterAll(() => server?.destroy());
 
   it('fails commands within 3 s while it is down, and serves the same connection again once it is back', async () => {
-    const { connection, logger } = open(redisConfig({ endpoints: [server.address], password: DEFAULT_PASSWORD }));
+    const { connection, logger } = open(makeRedisStoreConfig({ endpoints: [server.address], password: DEFAULT_PASSWORD }));
     await connection.set('outage:key', 'kept');
 
     await server.stop();
@@ -186,7 +174,7 @@ describe('TLS with a private CA and a required client certificate', () => {
   });
 
   function overTls(tls: RedisTlsConfig): Opened {
-    return open(redisConfig({ endpoints: [server.address], password: DEFAULT_PASSWORD, tls }));
+    return open(makeRedisStoreConfig({ endpoints: [server.address], password: DEFAULT_PASSWORD, tls }));
   }
 
   it('connects with the CA and a client certificate', async () => {
@@ -239,7 +227,7 @@ describe('a Cluster of three masters', () => {
   }
 
   it('writes a key to every node through one connection', async () => {
-    const { connection } = open(redisConfig({ endpoints: [...cluster.endpoints], password: DATA_PASSWORD, cluster: true }));
+    const { connection } = open(makeRedisStoreConfig({ endpoints: [...cluster.endpoints], password: DATA_PASSWORD, cluster: true }));
     await readyOf(connection);
     const keys = await keyPerNode();
     expect(keys.size).toBe(3);
@@ -250,7 +238,7 @@ describe('a Cluster of three masters', () => {
   });
 
   it('fails a command for a stopped node within 3 s, and serves it again once the node is back', async () => {
-    const { connection } = open(redisConfig({ endpoints: [...cluster.endpoints], password: DATA_PASSWORD, cluster: true }));
+    const { connection } = open(makeRedisStoreConfig({ endpoints: [...cluster.endpoints], password: DATA_PASSWORD, cluster: true }));
     await readyOf(connection);
     const keys = await keyPerNode();
     const node = cluster.nodes[1]!;
@@ -278,7 +266,7 @@ describe('Sentinel with passwords on the sentinels and on the data servers', () 
 
   it('writes to the master, and on through a failover to the new one without a failed command', async () => {
     const { connection } = open(
-      redisConfig({
+      makeRedisStoreConfig({
         endpoints: [...group.sentinelEndpoints],
         password: DATA_PASSWORD,
         sentinel: { masterSet: group.masterSet, username: undefined, password: SENTINEL_PASSWORD },

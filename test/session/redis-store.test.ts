@@ -12,6 +12,7 @@ import { sealSession } from '../../src/session/sealed-session.js';
 import type { Session } from '../../src/session/session.js';
 import type { RefreshAttempt, SessionStore } from '../../src/session/store.js';
 import { createTestLogger } from '../support/log.js';
+import { makeRedisStoreConfig } from '../support/redis-service.js';
 import {
   startRedisCluster,
   startRedisSentinelGroup,
@@ -37,7 +38,7 @@ beforeEach(() => {
 const sessionKey = (id: string): string => `${prefix}s:{${id}}`;
 
 function redisConfig(endpoints: readonly string[], overrides: Partial<RedisStoreConfig> = {}): RedisStoreConfig {
-  return { endpoints, username: undefined, password: undefined, database: 0, cluster: false, tls: undefined, sentinel: undefined, ...overrides };
+  return makeRedisStoreConfig({ endpoints, ...overrides });
 }
 
 /**

@@ -3,6 +3,7 @@
  * and a user signing in at it over plain HTTP, the way a browser does.
  */
 import { request, type Dispatcher } from 'undici';
+import { expect } from 'vitest';
 import {
   DEV_USERS,
   startDevProvider,
@@ -112,4 +113,31 @@ export async function completeLogin(authorizationUrl: string, options: CompleteL
     throw new LoginFlowError(`unexpected provider answer ${response.statusCode} at ${new URL(url).pathname}: ${text.slice(0, 300)}`);
   }
   throw new LoginFlowError(`more than ${MAX_HOPS} redirects at the provider`);
+}
+
+/**
+ * The user signs out at the provider itself, as she would in its own UI: the end-session page,
+ * then "Yes, sign me out". oidc-provider sends back-channel logout tokens before it answers the
+ * confirmation, so they have been delivered (or failed) when this resolves.
+ */
+export async function signOutAtProvider(issuer: string, providerJar: CookieJar): Promise<void> {
+  const endSession = `${issuer}/session/end`;
+  const page = await request(endSession, { headers: { cookie: providerJar.cookieHeader(endSession) ?? '' } });
+  const html = await page.body.text();
+  expect(page.statusCode).toBe(200);
+  const action = /<form id="op.logoutForm" method="post" action="([^"]+)">/.exec(html)?.[1];
+  const xsrf = /name="xsrf" value="([^"]+)"/.exec(html)?.[1];
+  if (action === undefined || xsrf === undefined) throw new LoginFlowError(`no logout form at the provider: ${html.slice(0, 300)}`);
+  const confirmed = await request(action, {
+    method: 'POST',
+    headers: { cookie: providerJar.cookieHeader(action) ?? '', 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ xsrf, logout: 'yes' }).toString(),
+  });
+  await confirmed.body.text();
+  expect(confirmed.statusCode).toBe(303);
+  expect(confirmed.headers.location).toBe(`${issuer}/session/end/success`);
+  const setCookie = confirmed.headers['set-cookie'];
+  providerJar.setCookies(setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie], action);
+  // Her session at the provider is over.
+  expect(providerJar.get('_session')).toBeUndefined();
 }

@@ -29,6 +29,8 @@ export interface TestServiceOptions {
   readonly trustedProxies?: readonly string[];
   /** Wait until every middleware's provider is discovered (default true). */
   readonly awaitProviders?: boolean;
+  /** Default: a free port. A real proxy must know the service's address before the provider can register the proxy's URLs. */
+  readonly port?: number;
 }
 
 export async function startService(options: TestServiceOptions): Promise<TestService> {
@@ -51,7 +53,7 @@ export async function startService(options: TestServiceOptions): Promise<TestSer
   let offset = 0;
   const now = (): number => Math.floor(Date.now() / 1000) + offset;
   const app = buildApp(config, { log: logger.log, now });
-  await app.fastify.listen({ host: '127.0.0.1', port: 0 });
+  await app.fastify.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const { port } = app.fastify.server.address() as AddressInfo;
   if (options.awaitProviders !== false) {
     await Promise.all([...app.middlewares.values()].map((runtime) => runtime.provider.ready()));
