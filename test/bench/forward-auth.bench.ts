@@ -2,7 +2,8 @@
  * What an authenticated forward-auth check costs against an empty hop, over real HTTP in one run.
  * Run: npx tsx test/bench/forward-auth.bench.ts
  * Baseline: a Fastify server whose route answers 200 with nothing. Measured: our /auth/NAME with a
- * valid session cookie, claims and forwarded headers configured. Both servers run in a child
+ * valid session cookie, claims and forwarded headers configured, once with the cookie store and
+ * once with the Redis store (a real redis-server on loopback, started here). Both servers run in a child
  * process (the load client must not share their event loop); rounds alternate and the median is
  * reported. The ratio is what matters. Numbers only; no assertions.
  */
@@ -17,6 +18,9 @@ import type { ProviderClient } from '../../src/oidc/discovery.js';
 import { buildApp } from '../../src/server/app.js';
 import { newSessionId } from '../../src/session/session.js';
 import { makeMiddlewareConfig } from '../support/middleware-config.js';
+import { makeRedisStoreConfig } from '../support/redis-service.js';
+import { startRedisServer } from '../support/redis.js';
+import { awaitSessionStores } from '../support/service.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -60,6 +64,8 @@ interface ServerInfo {
   readonly baseline: string;
   readonly app: string;
   readonly headers: Record<string, string>;
+  /** The same request for the middleware whose sessions live in Redis. */
+  readonly redisHeaders: Record<string, string>;
 }
 
 /** The child: both servers, their addresses and the request headers printed as one JSON line. */
@@ -74,40 +80,49 @@ async function serve(): Promise<void> {
     forwardHeaders: { 'X-Forwarded-User': 'email', 'X-Forwarded-Groups': 'groups' },
     usernameClaim: 'preferred_username',
   });
+  const redisMiddleware = {
+    ...middleware,
+    name: 'bench-redis',
+    session: { ...middleware.session, name: 'bench-redis-session', store: { redis: makeRedisStoreConfig({ endpoints: [process.env.BENCH_REDIS ?? ''] }) } },
+  };
   const config: Config = {
     server: { listen: { host: '127.0.0.1', port: 0 }, secrets: ['benchmark-secret-benchmark-secret-0001'], trustedProxies: ['127.0.0.1/32'], logLevel: 'info' },
-    middlewares: { bench: middleware },
+    middlewares: { bench: middleware, 'bench-redis': redisMiddleware },
     warnings: [],
   };
   // The access log line is part of the cost: written to a discarding stream, not switched off.
   const log = pino({ level: process.env.BENCH_LOG_LEVEL ?? 'info' }, { write: () => undefined });
-  const app = buildApp(config, { log, providers: { bench: idleProvider } });
+  const app = buildApp(config, { log, providers: { bench: idleProvider, 'bench-redis': idleProvider } });
   await app.fastify.listen({ host: '127.0.0.1', port: 0 });
+  await awaitSessionStores(app);
 
-  const runtime = app.middlewares.get('bench');
-  if (runtime === undefined) throw new Error('no runtime');
-  const now = Math.floor(Date.now() / 1000);
-  const cookie = await runtime.store.create({
-    v: 1,
-    id: newSessionId(),
-    issuer: 'https://idp.example',
-    subject: 'alice',
-    idClaims: { sub: 'alice', email: 'alice@example.com', email_verified: true, groups: ['admin', 'dev'], preferred_username: 'alice' },
-    createdAt: now,
-    renewedAt: now,
-    expiresAt: now + 86400,
-  }, now);
+  const sessionCookie = async (name: string): Promise<string> => {
+    const runtime = app.middlewares.get(name);
+    if (runtime === undefined) throw new Error('no runtime');
+    const now = Math.floor(Date.now() / 1000);
+    return runtime.store.create({
+      v: 1,
+      id: newSessionId(),
+      issuer: 'https://idp.example',
+      subject: 'alice',
+      idClaims: { sub: 'alice', email: 'alice@example.com', email_verified: true, groups: ['admin', 'dev'], preferred_username: 'alice' },
+      createdAt: now,
+      renewedAt: now,
+      expiresAt: now + 86400,
+    }, now);
+  };
+  const headers = {
+    'x-forwarded-proto': 'https',
+    'x-forwarded-host': 'app.example.com',
+    'x-forwarded-uri': '/dashboard?tab=1',
+    'x-forwarded-method': 'GET',
+    accept: 'application/json',
+  };
   const info: ServerInfo = {
     baseline: `http://127.0.0.1:${(baseline.server.address() as AddressInfo).port}`,
     app: `http://127.0.0.1:${(app.fastify.server.address() as AddressInfo).port}`,
-    headers: {
-      'x-forwarded-proto': 'https',
-      'x-forwarded-host': 'app.example.com',
-      'x-forwarded-uri': '/dashboard?tab=1',
-      'x-forwarded-method': 'GET',
-      accept: 'application/json',
-      cookie: `bench-session=${cookie}; theme=dark`,
-    },
+    headers: { ...headers, cookie: `bench-session=${await sessionCookie('bench')}; theme=dark` },
+    redisHeaders: { ...headers, cookie: `bench-redis-session=${await sessionCookie('bench-redis')}; theme=dark` },
   };
   process.stdout.write(`${JSON.stringify(info)}\n`);
   process.once('SIGTERM', () => process.exit(0));
@@ -119,7 +134,11 @@ function median(values: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] ?? '', 'serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const redis = await startRedisServer();
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] ?? '', 'serve'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_REDIS: redis.address },
+  });
   try {
     const [line] = await Promise.all([
       new Promise<string>((resolve) => createInterface({ input: child.stdout }).once('line', resolve)),
@@ -127,16 +146,19 @@ async function main(): Promise<void> {
     const info = JSON.parse(line) as ServerInfo;
     const empty: number[] = [];
     const check: number[] = [];
+    const redisCheck: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       empty.push(await measure(info.baseline, '/auth/empty', info.headers));
       check.push(await measure(info.app, '/auth/bench', info.headers));
+      redisCheck.push(await measure(info.app, '/auth/bench-redis', info.redisHeaders));
     }
     console.log(`requests: ${ROUNDS} rounds × ${REQUESTS}, concurrency: ${CONCURRENCY}`);
-    console.log(`empty hop:           ${median(empty).toFixed(1)} µs/request (median)`);
-    console.log(`authenticated check: ${median(check).toFixed(1)} µs/request (median)`);
-    console.log(`ratio:               ${(median(check) / median(empty)).toFixed(2)}`);
+    console.log(`empty hop:                         ${median(empty).toFixed(1)} µs/request (median)`);
+    console.log(`authenticated check, cookie store: ${median(check).toFixed(1)} µs/request, ratio ${(median(check) / median(empty)).toFixed(2)}`);
+    console.log(`authenticated check, Redis store:  ${median(redisCheck).toFixed(1)} µs/request, ratio ${(median(redisCheck) / median(empty)).toFixed(2)}`);
   } finally {
     child.kill('SIGTERM');
+    await redis.destroy();
   }
 }
 
