@@ -26,7 +26,8 @@ export type ErrorCode =
   | 'OFA_CLAIMS_DENIED'
   | 'OFA_CSRF_INVALID'
   | 'OFA_SESSION_TOO_LARGE'
-  | 'OFA_STORE_UNAVAILABLE';
+  | 'OFA_STORE_UNAVAILABLE'
+  | 'OFA_IDENTITY_HEADERS_TOO_LARGE';
 
 export interface ErrorDescription {
   readonly status: number;
@@ -63,6 +64,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorDescription>> = Object
   OFA_CSRF_INVALID: { status: 403, title: 'The request is missing a valid CSRF token.' },
   OFA_SESSION_TOO_LARGE: { status: 401, title: 'Your identity carries more than a session cookie can hold.' },
   OFA_STORE_UNAVAILABLE: { status: 503, title: 'The session store is not reachable right now.', transient: true },
+  OFA_IDENTITY_HEADERS_TOO_LARGE: { status: 500, title: 'Your identity is too large to pass on to the application.' },
 });
 
 export class OfaError extends Error {

@@ -33,6 +33,7 @@ export function readCookieOptions(
   if (sameSite === 'none' && !secure) {
     sink.warn(joinPath(path, 'sameSite'), 'is "none" without secure: true; browsers reject such cookies');
   }
+  checkCookiePrefix({ name, path: cookiePath, domain, secure }, path, sink);
   return {
     name,
     path: cookiePath,
@@ -53,4 +54,25 @@ function readSameSite(object: RawObject, path: string, sink: ProblemSink): SameS
     return 'lax';
   }
   return match;
+}
+
+/**
+ * Cookie name prefixes (RFC 6265bis §4.1.3): browsers drop a `__Secure-` cookie set without Secure,
+ * and a `__Host-` cookie set without Secure, with a Domain, or with a Path other than "/". Browsers
+ * match the prefixes without regard to case, and so do we.
+ */
+function checkCookiePrefix(
+  cookie: { readonly name: string; readonly path: string; readonly domain: string | undefined; readonly secure: boolean },
+  path: string,
+  sink: ProblemSink,
+): void {
+  const lowered = cookie.name.toLowerCase();
+  const prefix = lowered.startsWith('__host-') ? '__Host-' : lowered.startsWith('__secure-') ? '__Secure-' : undefined;
+  if (prefix === undefined) return;
+  const named = `the ${prefix} cookie name "${cookie.name}"`;
+  if (prefix === '__Host-') {
+    if (cookie.domain !== undefined) sink.error(joinPath(path, 'domain'), `must not be set with ${named} (browsers drop such cookies)`);
+    if (cookie.path !== '/') sink.error(joinPath(path, 'path'), `must be "/" with ${named} (got "${cookie.path}"; browsers drop such cookies)`);
+  }
+  if (!cookie.secure) sink.error(joinPath(path, 'secure'), `must be true with ${named} (browsers drop such cookies)`);
 }

@@ -16,6 +16,7 @@ import {
   type RawObject,
 } from './field-reader.js';
 import { parseHostPort } from './network.js';
+import { isReservedHeaderName } from './reserved-headers.js';
 import type { PendingSecret } from './secret-references.js';
 import type {
   ClientConfig,
@@ -156,7 +157,24 @@ export function readMiddlewareConfig(
   if (config.stateCookie.name === config.session.name) {
     sink.error(joinPath(path, 'session.name'), `must differ from stateCookie.name (both are "${config.session.name}")`);
   }
+  warnInsecureCookies(config, path, sink);
   return config;
+}
+
+/** A cookie without Secure on an https deployment also travels over plain http, where anyone on the path reads it. */
+function warnInsecureCookies(config: MiddlewareConfig, path: string, sink: ProblemSink): void {
+  const https = (['redirectUrl', ...FLEXIBLE_URL_KEYS] as const).find((key) => /^https:\/\//i.test(config[key] ?? ''));
+  if (https === undefined) return;
+  const insecure: [string, boolean][] = [
+    ['session.secure', config.session.secure],
+    ['stateCookie.secure', config.stateCookie.secure],
+    ['csrf.secure', config.csrf?.secure ?? true],
+  ];
+  for (const [field, secure] of insecure) {
+    if (!secure) {
+      sink.warn(joinPath(path, field), `is false while ${https} is https; the cookie would also travel over plain http (set secure: true)`);
+    }
+  }
 }
 
 function readRequiredString(object: RawObject, key: string, path: string, sink: ProblemSink): string | undefined {
@@ -221,6 +239,9 @@ function readForwardHeaders(options: RawObject, path: string, sink: ProblemSink)
   for (const [header, claim] of Object.entries(headers)) {
     const headerPath = joinPath(here, header);
     if (!HTTP_TOKEN.test(header)) sink.error(headerPath, `"${header}" is not a valid HTTP header name`);
+    else if (isReservedHeaderName(header)) {
+      sink.error(headerPath, `"${header}" is a header the proxies or HTTP itself rely on and cannot carry a claim`);
+    }
     const lowered = header.toLowerCase();
     const earlier = seen.get(lowered);
     if (earlier !== undefined) sink.error(headerPath, `names the same header as "${earlier}" (header names ignore case)`);
@@ -296,12 +317,13 @@ function readStateCookie(options: RawObject, path: string, name: string, sink: P
 function readSession(options: RawObject, path: string, name: string, reading: Reading): SessionConfig {
   const { sink } = reading;
   const here = joinPath(path, 'session');
-  const object = readObject(options, 'session', path, [...COOKIE_KEYS, 'expiry', 'sliding', 'refresh', 'store'], sink) ?? {};
+  const object = readObject(options, 'session', path, [...COOKIE_KEYS, 'expiry', 'maxLifetime', 'sliding', 'refresh', 'store'], sink) ?? {};
   const store = readObject(object, 'store', here, ['redis'], sink);
   const redis = store === undefined ? undefined : readRedis(store, joinPath(here, 'store'), reading);
   return {
     ...readCookieOptions(object, here, `${name}-session`, sink),
     expiry: readNumber(object, 'expiry', here, { integer: true, above: 0 }, sink) ?? 86400,
+    maxLifetime: readNumber(object, 'maxLifetime', here, { integer: true, above: 0 }, sink),
     sliding: readBoolean(object, 'sliding', here, sink) ?? true,
     refresh: readBoolean(object, 'refresh', here, sink) ?? true,
     store: redis === undefined ? undefined : { redis },

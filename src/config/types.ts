@@ -75,6 +75,11 @@ export interface RedisStoreConfig {
 export interface SessionConfig extends CookieOptions {
   /** Seconds, > 0. */
   readonly expiry: number;
+  /**
+   * Absolute lifetime in seconds (whole, > 0), counted from sign-in: past it the session ends even
+   * while in use and sliding. Undefined = off (the default).
+   */
+  readonly maxLifetime: number | undefined;
   readonly sliding: boolean;
   readonly refresh: boolean;
   readonly store: { readonly redis: RedisStoreConfig } | undefined;

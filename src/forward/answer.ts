@@ -4,7 +4,15 @@ import type { ErrorCode } from '../errors.js';
  * What the service answers to one forward-auth subrequest, before it is written for a proxy.
  * Cookies are serialized `Set-Cookie` values.
  */
-export type Answer =
+export type Answer = AnswerBody & {
+  /**
+   * An answer to the callback URL, whose query holds a code and a state: written with
+   * `Cache-Control: no-store` and `Referrer-Policy: no-referrer` whatever its kind.
+   */
+  readonly callback?: true;
+};
+
+type AnswerBody =
   | {
       readonly kind: 'allow';
       readonly headers: Readonly<Record<string, string>>;
@@ -50,6 +58,11 @@ export type Answer =
       /** Why a 400 or 405, for the provider's log and ours; fixed words, never token contents. */
       readonly reason: string;
     };
+
+/** The same answer, marked as an answer to the callback URL. */
+export function callbackAnswer(answer: Answer): Answer {
+  return { ...answer, callback: true };
+}
 
 /**
  * Which proxy sent the subrequest; our nginx and Caddy snippets say so in `X-Forward-Auth-Proxy`

@@ -7,6 +7,7 @@ import { createCookieSessionStore } from '../session/cookie-store.js';
 import { deriveCsrfKeys, type CsrfKeys } from '../session/csrf.js';
 import type { Sealer } from '../session/seal.js';
 import { ALWAYS_KEPT_CLAIMS } from '../session/session.js';
+import { boundPurpose } from '../session/state-cookie.js';
 import type { SessionStore } from '../session/store.js';
 import { parseUrlOption, type ParsedUrlOption } from './url-option.js';
 
@@ -53,6 +54,15 @@ export interface MiddlewareRuntimeDeps {
   readonly store?: SessionStore;
 }
 
+/**
+ * The sealing purpose of a middleware's session cookies (and Redis values): bound to its name,
+ * issuer and client ID, so a session minted by another deployment sharing the secret, or before
+ * the issuer or client changed, never opens.
+ */
+export function sessionPurpose(config: Pick<MiddlewareConfig, 'name' | 'issuer' | 'clientID'>): string {
+  return boundPurpose('session', config);
+}
+
 export function createMiddlewareRuntime(config: MiddlewareConfig, deps: MiddlewareRuntimeDeps): MiddlewareRuntime {
   const claims = config.claims === undefined || config.claims.trim() === '' ? undefined : compileClaims(config.claims);
   const forwardHeaders = Object.entries(config.forwardHeaders).map(([name, key]) => ({ name, key: parseClaimKey(key) }));
@@ -86,7 +96,7 @@ export function createMiddlewareRuntime(config: MiddlewareConfig, deps: Middlewa
     sealer: deps.sealer,
     store:
       deps.store ??
-      createCookieSessionStore({ sealer: deps.sealer, purpose: `session:${config.name}`, sessionLifetimeSeconds: config.session.expiry }),
+      createCookieSessionStore({ sealer: deps.sealer, purpose: sessionPurpose(config), sessionLifetimeSeconds: config.session.expiry }),
     csrfKeys: deriveCsrfKeys(deps.server.secrets),
     urls: {
       redirect: parseUrlOption(config.redirectUrl),

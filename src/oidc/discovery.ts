@@ -70,6 +70,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 const REQUIRED_ENDPOINTS = ['authorization_endpoint', 'token_endpoint', 'jwks_uri'] as const;
+/**
+ * Optional endpoints the service calls or sends the browser to with a token (end_session gets the
+ * ID token as a hint). userinfo is not called today; it is checked so that using it stays safe.
+ */
+const OPTIONAL_ENDPOINTS = ['userinfo_endpoint', 'end_session_endpoint'] as const;
 
 /** Checks the discovery document we were given; the issuer must be exactly the configured one. */
 export function assertDiscoveryDocument(document: unknown, expectedIssuer: string): ServerMetadata {
@@ -86,10 +91,16 @@ export function assertDiscoveryDocument(document: unknown, expectedIssuer: strin
       `discovery document names issuer "${document.issuer}", expected "${expectedIssuer}"`,
     );
   }
-  for (const name of REQUIRED_ENDPOINTS) {
+  // An https issuer stays https: an http endpoint would hand codes, tokens and keys to anyone on the path.
+  const httpsOnly = URL.canParse(expectedIssuer) && new URL(expectedIssuer).protocol === 'https:';
+  for (const name of [...REQUIRED_ENDPOINTS, ...OPTIONAL_ENDPOINTS]) {
     const value = document[name];
+    if (value === undefined && (OPTIONAL_ENDPOINTS as readonly string[]).includes(name)) continue;
     if (typeof value !== 'string' || !URL.canParse(value)) {
       throw new OfaError('OFA_PROVIDER_RESPONSE', `discovery document has no valid ${name}`);
+    }
+    if (httpsOnly && new URL(value).protocol !== 'https:') {
+      throw new OfaError('OFA_PROVIDER_RESPONSE', `discovery document of an https issuer names a non-https ${name} (${safeUrl(value)})`);
     }
   }
   return document as unknown as ServerMetadata;

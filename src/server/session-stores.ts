@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { MiddlewareConfig, RedisStoreConfig } from '../config/types.js';
+import { sessionPurpose } from '../forward/runtime.js';
 import { createCookieSessionStore } from '../session/cookie-store.js';
 import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../session/redis-connection.js';
 import { createRedisSessionStore } from '../session/redis-store.js';
@@ -38,7 +39,7 @@ export function createSessionStores(deps: { readonly sealer: Sealer; readonly lo
 
   return {
     storeFor(middleware) {
-      const purpose = `session:${middleware.name}`;
+      const purpose = sessionPurpose(middleware);
       const redis = middleware.session.store?.redis;
       const store =
         redis === undefined

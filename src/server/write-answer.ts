@@ -9,10 +9,16 @@ export const NGINX_LOCATION_HEADER = 'X-Auth-Location';
 /**
  * Writes an answer the way the proxy that asked can pass it on: every Location absolute, a login
  * through nginx as 401 + X-Auth-Location, pages as HTML for browsers and JSON for the rest.
+ * An nginx subrequest's answer carries one Set-Cookie at most: nginx 1.22 passes only the first,
+ * and 1.23+ joins several into one header browsers do not split. The routes put the cookie that
+ * matters first (the state cookie of a login, the session cookie of a 2xx); the rest is dropped.
  */
 export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKind, wantsHtml: boolean): FastifyReply {
   reply.header('Cache-Control', 'no-store');
-  if ('cookies' in answer && answer.cookies.length > 0) reply.header('Set-Cookie', [...answer.cookies]);
+  if (answer.callback === true) reply.header('Referrer-Policy', 'no-referrer');
+  if ('cookies' in answer && answer.cookies.length > 0) {
+    reply.header('Set-Cookie', proxy === 'nginx' ? answer.cookies.slice(0, 1) : [...answer.cookies]);
+  }
   switch (answer.kind) {
     case 'allow':
       for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);

@@ -36,7 +36,9 @@ export function sessionCookies(context: SessionCookieContext, session: Session, 
         // The page's scripts read it to send it back in the header: that is the double submit.
         httpOnly: false,
         secure: config.csrf.secure,
-        maxAge,
+        // Bound to the session id, the token is worthless once the session ends; a sliding session
+        // outlives its first cookie lifetime, and nginx passes only the session cookie on a 2xx.
+        maxAge: options.sliding ? MAX_BROWSER_COOKIE_AGE_SECONDS : maxAge,
       }),
     );
   }

@@ -157,6 +157,37 @@ describe('check command', () => {
     ]);
   });
 
+  it('warns, and still exits 0, when a cookie is not secure while the middleware is served over https', async () => {
+    const file = join(dir, 'insecure-cookies.yaml');
+    await writeFile(
+      file,
+      `server: { secrets: ["${SESSION_SECRET}"] }\nmiddlewares:\n  app: { issuer: "https://id.example.com", redirectUrl: "https://app.example.com/callback", clientID: c, clientSecret: s, stateCookie: { secure: true } }\n`,
+    );
+    const io = captureIo();
+
+    const code = await runCheckCommand(['--config', file], io);
+
+    expect(code).toBe(0);
+    expect(io.err()).toBe(
+      `${file}: warning: middlewares.app.session.secure: is false while redirectUrl is https; the cookie would also travel over plain http (set secure: true)\n` +
+        `${file}: valid (1 middleware: app)\n`,
+    );
+  });
+
+  it('refuses a __Host- cookie name with a domain, naming the middleware and the field, and exits 1', async () => {
+    const file = join(dir, 'host-prefix.yaml');
+    await writeFile(
+      file,
+      `server: { secrets: ["${SESSION_SECRET}"] }\nmiddlewares:\n  app: { issuer: "https://id.example.com", redirectUrl: /cb, clientID: c, clientSecret: s, session: { name: __Host-app, secure: true, domain: example.com } }\n`,
+    );
+    const io = captureIo();
+
+    expect(await runCheckCommand(['--config', file], io)).toBe(1);
+    expect(io.err()).toBe(
+      `${file}: middlewares.app.session.domain: must not be set with the __Host- cookie name "__Host-app" (browsers drop such cookies)\n${file}: invalid (1 problem)\n`,
+    );
+  });
+
   it('reads the file named by OIDC_FORWARD_AUTH_CONFIG when --config is absent', async () => {
     const file = join(dir, 'from-env.yaml');
     await writeFile(

@@ -64,6 +64,7 @@ describe('loadConfigFromText defaults', () => {
         httpOnly: true,
         secure: false,
         expiry: 86400,
+        maxLifetime: undefined,
         sliding: true,
         refresh: true,
         store: undefined,
@@ -71,6 +72,13 @@ describe('loadConfigFromText defaults', () => {
       csrf: undefined,
     });
     expect(config.warnings).toEqual([]);
+  });
+
+  it('reads session.maxLifetime in seconds, off when not given', async () => {
+    const config = await configOf(configWith({ session: { maxLifetime: 43200 } }));
+    expect(config.middlewares['app']?.session.maxLifetime).toBe(43200);
+    const unset = await configOf(configWith({ session: { maxLifetime: null } }));
+    expect(unset.middlewares['app']?.session.maxLifetime).toBeUndefined();
   });
 
   it('turns CSRF protection on with its defaults for csrf: {}', async () => {
@@ -147,6 +155,10 @@ describe('loadConfigFromText validation', () => {
     ['scopes without openid', { scopes: ['email'] }, 'middlewares.app.scopes: must include "openid"'],
     ['a zero session expiry', { session: { expiry: 0 } }, 'middlewares.app.session.expiry: must be greater than 0 (got 0)'],
     ['a negative session expiry', { session: { expiry: -5 } }, 'middlewares.app.session.expiry: must be greater than 0 (got -5)'],
+    ['a zero session maxLifetime', { session: { maxLifetime: 0 } }, 'middlewares.app.session.maxLifetime: must be greater than 0 (got 0)'],
+    ['a negative session maxLifetime', { session: { maxLifetime: -60 } }, 'middlewares.app.session.maxLifetime: must be greater than 0 (got -60)'],
+    ['a fractional session maxLifetime', { session: { maxLifetime: 1.5 } }, 'middlewares.app.session.maxLifetime: must be a whole number (got 1.5)'],
+    ['a session maxLifetime written as a string', { session: { maxLifetime: '8h' } }, 'middlewares.app.session.maxLifetime: must be a number (got a string)'],
     ['an unknown sameSite', { stateCookie: { sameSite: 'sometimes' } }, 'middlewares.app.stateCookie.sameSite: must be one of none, lax, strict (got "sometimes")'],
     ['an issuer that is a path', { issuer: '/realms/main' }, 'middlewares.app.issuer: must be an absolute http(s) URL such as https://accounts.example.com (got "/realms/main")'],
     ['an issuer with another scheme', { issuer: 'ftp://id.example.com' }, 'middlewares.app.issuer: scheme "ftp:" is not supported (only http and https)'],
@@ -168,6 +180,14 @@ describe('loadConfigFromText validation', () => {
     ['a Redis TLS cert without key', { session: { store: { redis: { endpoints: ['r:6379'], tls: { cert: 'CERT' } } } } }, 'middlewares.app.session.store.redis.tls.key: is required when cert is set'],
     ['a bare csrf: key', { csrf: null }, 'middlewares.app.csrf: must be a mapping; write "csrf: {}" to enable CSRF protection with defaults (got null)'],
     ['an authParams entry the middleware sets itself', { authParams: { state: 'fixed' } }, 'middlewares.app.authParams.state: is set by the middleware itself and cannot be overridden'],
+    ['a __Host- session cookie with a domain', { session: { name: '__Host-app', secure: true, domain: 'example.com' } }, 'middlewares.app.session.domain: must not be set with the __Host- cookie name "__Host-app"'],
+    ['a __Host- session cookie with a path other than /', { session: { name: '__Host-app', secure: true, path: '/app' } }, 'middlewares.app.session.path: must be "/" with the __Host- cookie name "__Host-app" (got "/app"'],
+    ['a __Host- session cookie without secure', { session: { name: '__Host-app' } }, 'middlewares.app.session.secure: must be true with the __Host- cookie name "__Host-app"'],
+    ['a __Host- state cookie without secure, whatever the case of the prefix', { stateCookie: { name: '__host-state', secure: false } }, 'middlewares.app.stateCookie.secure: must be true with the __Host- cookie name "__host-state"'],
+    ['a __Secure- state cookie without secure', { stateCookie: { name: '__Secure-state' } }, 'middlewares.app.stateCookie.secure: must be true with the __Secure- cookie name "__Secure-state"'],
+    ['a forwardHeaders entry naming Host', { forwardHeaders: { Host: 'sub' } }, 'middlewares.app.forwardHeaders.Host: "Host" is a header the proxies or HTTP itself rely on and cannot carry a claim'],
+    ['a forwardHeaders entry naming X-Forwarded-Proto, whatever its case', { forwardHeaders: { 'x-forwarded-proto': 'sub' } }, 'middlewares.app.forwardHeaders.x-forwarded-proto: "x-forwarded-proto" is a header the proxies or HTTP itself rely on'],
+    ['a forwardHeaders entry naming a Traefik-stripped X_Forwarded_For', { forwardHeaders: { X_Forwarded_For: 'sub' } }, 'middlewares.app.forwardHeaders.X_Forwarded_For: "X_Forwarded_For" is a header the proxies or HTTP itself rely on'],
     ['equal state and session cookie names', { stateCookie: { name: 'same' }, session: { name: 'same' } }, 'middlewares.app.session.name: must differ from stateCookie.name (both are "same")'],
   ];
 
@@ -228,7 +248,67 @@ describe('loadConfigFromText validation', () => {
   });
 });
 
+describe('loadConfigFromText reserved forwardHeaders names', () => {
+  const reserved = [
+    'Host', 'Content-Length', 'Transfer-Encoding', 'Connection', 'Keep-Alive', 'Upgrade', 'TE', 'Trailer', 'Cookie', 'Set-Cookie',
+    'Location', 'Authorization', 'Proxy-Authorization', 'X-Auth-Location', 'X-Forward-Auth-Proxy', 'X-Forwarded-For', 'X-Forwarded-Host',
+    'X-Forwarded-Proto', 'X-Forwarded-Port', 'X-Forwarded-Uri', 'X-Forwarded-Method', 'X-Forwarded-Server', 'X-Forwarded-Prefix',
+    'X-Forwarded-Ssl', 'X-Forwarded-Tls-Client-Cert', 'X-Forwarded-Tls-Client-Cert-Info', 'X-Real-Ip', 'X-Original-URI', 'X-Original-Method',
+    'Forwarded', 'X-Scheme', 'X_Forwarded_Host',
+  ];
+
+  it.each(reserved)('refuses %s', async (header) => {
+    const problems = await problemsOf(configWith({ forwardHeaders: { [header]: 'sub' } }));
+    expect(problems).toEqual([`middlewares.app.forwardHeaders.${header}: "${header}" is a header the proxies or HTTP itself rely on and cannot carry a claim`]);
+  });
+
+  it('keeps the identity headers people use, X-Forwarded-User, -Groups and -Email among them', async () => {
+    const forwardHeaders = { 'X-Forwarded-User': 'sub', 'X-Forwarded-Groups': 'groups', 'X-Forwarded-Email': 'email', 'X-Auth-Request-User': 'sub', 'Remote-User': 'sub' };
+    const config = await configOf(configWith({ forwardHeaders }));
+    expect(config.middlewares['app']?.forwardHeaders).toEqual(forwardHeaders);
+  });
+});
+
+describe('loadConfigFromText cookie name prefixes', () => {
+  it('accepts __Host- names with secure, path / and no domain, and __Secure- names with secure and a domain', async () => {
+    const config = await configOf(
+      configWith({ session: { name: '__Host-app', secure: true }, stateCookie: { name: '__Secure-app-state', secure: true, domain: 'example.com', path: '/app' } }),
+    );
+    expect(config.middlewares['app']?.session.name).toBe('__Host-app');
+    expect(config.middlewares['app']?.stateCookie.name).toBe('__Secure-app-state');
+  });
+
+  it('reports every rule a __Host- name breaks at once', async () => {
+    const problems = await problemsOf(configWith({ session: { name: '__Host-app', domain: 'example.com', path: '/app' } }));
+    expect(problems).toEqual([
+      'middlewares.app.session.domain: must not be set with the __Host- cookie name "__Host-app" (browsers drop such cookies)',
+      'middlewares.app.session.path: must be "/" with the __Host- cookie name "__Host-app" (got "/app"; browsers drop such cookies)',
+      'middlewares.app.session.secure: must be true with the __Host- cookie name "__Host-app" (browsers drop such cookies)',
+    ]);
+  });
+});
+
 describe('loadConfigFromText warnings', () => {
+  it('warns when a cookie is not secure while the middleware is served over https, and still loads', async () => {
+    const config = await configOf(configWith({ redirectUrl: 'https://app.example.com/callback', session: { secure: true }, csrf: {} }));
+    expect(config.warnings).toEqual([
+      'middlewares.app.stateCookie.secure: is false while redirectUrl is https; the cookie would also travel over plain http (set secure: true)',
+      'middlewares.app.csrf.secure: is false while redirectUrl is https; the cookie would also travel over plain http (set secure: true)',
+    ]);
+  });
+
+  it('warns about insecure cookies when another URL of the middleware is https, naming it', async () => {
+    const config = await configOf(configWith({ redirectUrl: '/callback', logoutUrl: 'https://app.example.com/logout', session: { secure: true }, stateCookie: { secure: true } }));
+    expect(config.warnings).toEqual([]);
+    const insecure = await configOf(configWith({ redirectUrl: '/callback', logoutUrl: 'https://app.example.com/logout', stateCookie: { secure: true } }));
+    expect(insecure.warnings).toEqual(['middlewares.app.session.secure: is false while logoutUrl is https; the cookie would also travel over plain http (set secure: true)']);
+  });
+
+  it('does not warn about insecure cookies when the redirectUrl is a path or http', async () => {
+    expect((await configOf(configWith({ redirectUrl: '/callback', csrf: {} }))).warnings).toEqual([]);
+    expect((await configOf(configWith({ redirectUrl: 'http://localhost:8080/callback' }))).warnings).toEqual([]);
+  });
+
   it('warns about sameSite none without secure, and still loads', async () => {
     const config = await configOf(configWith({ session: { sameSite: 'none' } }));
     expect(config.warnings).toEqual(['middlewares.app.session.sameSite: is "none" without secure: true; browsers reject such cookies']);

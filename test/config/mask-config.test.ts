@@ -14,6 +14,7 @@ describe('maskConfig', () => {
           clientSecret: 'literal-client-secret',
           clientConfig: { tls: { cert: 'CERT-PEM', key: 'env:TLS_KEY' } },
           session: {
+            maxLifetime: 43200,
             store: {
               redis: {
                 endpoints: ['r:26379'],
@@ -40,6 +41,7 @@ describe('maskConfig', () => {
           clientSecret: '***',
           clientConfig: { tls: { cert: 'CERT-PEM', key: 'env:TLS_KEY → ***' } },
           session: {
+            maxLifetime: 43200,
             store: {
               redis: {
                 username: 'redis-user',

@@ -61,6 +61,7 @@ beforeAll(async () => {
           expiry: SESSION_EXPIRY_SECONDS,
           sliding: true,
           refresh: true,
+          maxLifetime: undefined,
           store: undefined,
         },
       },

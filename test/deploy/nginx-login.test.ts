@@ -12,7 +12,8 @@ import type { Config, MiddlewareConfig } from '../../src/config/types.js';
 import { buildApp, type App } from '../../src/server/app.js';
 import { createTestLogger, type TestLogger } from '../support/log.js';
 import { makeMiddlewareConfig } from '../support/middleware-config.js';
-import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
+import { createCookieJar } from '../support/cookie-jar.js';
+import { completeLogin, startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
 import { TEST_SECRET } from '../support/service.js';
 import { createHttpBrowser, expectAliceSignsInThroughProxy, expectSignOutThroughProxy, loginThroughProxy } from './http-browser.js';
 import { startNginx, type RunningNginx } from './nginx-process.js';
@@ -153,6 +154,36 @@ describe('a browser signing in through nginx', () => {
     await expectSignOutThroughProxy({ site, issuer: op.issuer, clientID: TEST_CLIENT_ID, middleware: MIDDLEWARE });
   });
 
+
+  it('signs in again on the first try while the browser holds an expired session cookie', async () => {
+    const { browser } = await loginThroughProxy(`${site}/expired`, 'alice');
+    // The cookie the browser still sends after the server-side end of its session (expired, or sealed before a change).
+    const url = new URL(site);
+    browser.jar.setCookie(`${SESSION_COOKIE}=v1.${'A'.repeat(120)}; Path=/; HttpOnly`, url);
+    const again = await loginThroughProxy(`${site}/expired?again=1`, 'alice', browser);
+    expect(again.start.setCookies).toHaveLength(1);
+    expect(again.start.setCookies[0]?.startsWith(STATE_COOKIE_PREFIX)).toBe(true);
+    expect(again.callback.location).toBe(`${site}/expired?again=1`);
+    const page = await browser.send(`${site}/expired?again=1`, { headers: { Accept: 'application/json', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' } });
+    expect(page.status).toBe(200);
+    expect((JSON.parse(page.body) as EchoedRequest).headers['x-forwarded-user']).toBe('alice@example.com');
+  });
+
+  it('keeps the Cookie header small after four page loads of 3–6 KB URLs, and the last login still completes', async () => {
+    const browser = createHttpBrowser();
+    let last;
+    for (const [index, kilobytes] of [3, 4, 5, 6].entries()) {
+      last = await browser.navigate(`${site}/long/${index}?q=${'x'.repeat(kilobytes * 1024)}`);
+      expect(last.status).toBe(302);
+      expect(last.setCookies).toHaveLength(1);
+      expect((browser.jar.cookieHeader(site) ?? '').length).toBeLessThan(4096);
+    }
+    const callbackUrl = await completeLogin(last?.location ?? '', { user: 'alice', jar: createCookieJar() });
+    const back = await browser.navigate(callbackUrl);
+    expect(back.status, back.body.slice(0, 200)).toBe(302);
+    expect(back.location).toBe(`${site}/long/3`);
+    expect((await browser.navigate(`${site}/long/3`)).status).toBe(200);
+  });
 
   it('never writes a cookie value or token into the service log', async () => {
     const { browser } = await loginThroughProxy(`${site}/logged`, 'alice');

@@ -32,6 +32,7 @@ const SERVICE_CONFIG_PATH = resolve(TRAEFIK_DIR, 'oidc-forward-auth.yaml');
 interface ForwardAuthSpec {
   readonly address: string;
   readonly trustForwardHeader?: boolean;
+  readonly maxResponseBodySize?: number;
   readonly authResponseHeaders?: readonly string[];
   readonly addAuthCookiesToResponse?: readonly string[];
 }
@@ -76,6 +77,8 @@ function middlewareAt(config: Config, address: string): MiddlewareConfig {
 /** What every forwardAuth block must hold for the service's middleware it points at. */
 function expectFitsService(spec: ForwardAuthSpec, middleware: MiddlewareConfig): void {
   expect(spec.trustForwardHeader).toBe(true);
+  // Without it Traefik reads answers of any size and warns at start (v2.11.x, v3.x).
+  expect(Number.isInteger(spec.maxResponseBodySize) && (spec.maxResponseBodySize ?? 0) >= 16 * 1024, 'maxResponseBodySize of at least 16 KiB').toBe(true);
   const copied = (spec.authResponseHeaders ?? []).map((name) => name.toLowerCase());
   for (const name of Object.keys(middleware.forwardHeaders)) expect(copied).toContain(name.toLowerCase());
   expect(new Set(copied).size).toBe(copied.length);
@@ -189,10 +192,15 @@ describe('a login through the Traefik ForwardAuth harness with the settings of d
       url: `${APP}/private`,
       user: 'alice',
       headers: { 'X-Forwarded-User': 'mallory@example.com' },
+      trustForwardHeader: spec.trustForwardHeader,
+      maxResponseBodySize: spec.maxResponseBodySize,
       authResponseHeaders: spec.authResponseHeaders,
       addAuthCookiesToResponse: spec.addAuthCookiesToResponse,
     });
     expect(login.final.status).toBe(200);
+    // Traefik's entry point does not strip X-Forwarded-User: the client's copy reaches the service
+    // and the application gets the service's value only because authResponseHeaders lists it.
+    expect(login.final.sentHeaders['x-forwarded-user']).toBe('mallory@example.com');
     expect(login.final.upstreamHeaders['x-forwarded-user']).toBe('alice@example.com');
     expect(login.final.upstreamHeaders['x-forwarded-groups']).toBe('admin,dev');
     expect(login.jar.get('app-session')).toBeDefined();

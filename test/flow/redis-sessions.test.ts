@@ -9,11 +9,12 @@ import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisStoreConfig } from '../../src/config/types.js';
+import { sessionPurpose } from '../../src/forward/runtime.js';
 import { createSealer } from '../../src/session/seal.js';
 import { newSessionId } from '../../src/session/session.js';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthOptions, type ForwardAuthResult } from '../support/forward-auth-client.js';
-import { completeLogin, DEV_USERS, startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
+import { completeLogin, DEV_USERS, startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT_ID, type DevProvider } from '../support/op.js';
 import { startRedisSentinelGroup, startRedisServer, type RedisSentinelGroup, type RedisServer } from '../support/redis.js';
 import {
   makeRedisMiddlewareConfig,
@@ -302,7 +303,7 @@ describe('sessions in one Redis server', () => {
 
   it('never lets a hostile session cookie reach Redis as a key: garbage, a glob, a cookie-store session, very long values', async () => {
     const sealer = createSealer([TEST_SECRET]);
-    const idPurpose = `session:${NAME}:id`;
+    const idPurpose = `${sessionPurpose({ name: NAME, issuer: op.issuer, clientID: TEST_CLIENT_ID })}:id`;
     const cookieSession = (await login(cookieService)).get(SESSION_COOKIE)?.value ?? '';
     expect(cookieSession.length).toBeGreaterThan(100);
     const unknownId = newSessionId();
@@ -458,7 +459,7 @@ describe('sessions in a Redis Sentinel group', () => {
     const sealer = createSealer([TEST_SECRET]);
     const forged = [
       `${SESSION_COOKIE}=forged`,
-      `${SESSION_COOKIE}=${sealer.seal(Buffer.from(newSessionId(), 'latin1'), `session:${NAME}:id`)}`,
+      `${SESSION_COOKIE}=${sealer.seal(Buffer.from(newSessionId(), 'latin1'), `${sessionPurpose({ name: NAME, issuer: op.issuer, clientID: TEST_CLIENT_ID })}:id`)}`,
     ];
     interface Outcome {
       readonly user: string | undefined;

@@ -42,7 +42,7 @@ describe('an authenticated session', () => {
   });
 
   function sessionOptions(name: string, overrides: Record<string, unknown>) {
-    return { name: `${name}-session`, path: '/', domain: undefined, sameSite: 'lax' as const, httpOnly: true, secure: false, expiry: 86400, sliding: true, refresh: true, store: undefined, ...overrides };
+    return { name: `${name}-session`, path: '/', domain: undefined, sameSite: 'lax' as const, httpOnly: true, secure: false, expiry: 86400, sliding: true, refresh: true, maxLifetime: undefined, store: undefined, ...overrides };
   }
 
   async function login(name: string, user = 'alice'): Promise<CookieJar> {

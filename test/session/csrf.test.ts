@@ -31,6 +31,19 @@ describe('CSRF tokens', () => {
     expect(verifyCsrfToken(keys, SESSION, `${random}.${flipped}`)).toBe(false);
   });
 
+  it('does not verify a token whose signature is spelt with other spare bits in its last character (same bytes, not our spelling)', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // 32 bytes take 43 characters; the last carries 4 bits of the signature and 2 spare ones.
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const token = createCsrfToken(keys, SESSION);
+      const last = token.at(-1) ?? 'A';
+      for (const spare of [1, 2, 3]) {
+        const respelt = token.slice(0, -1) + alphabet[alphabet.indexOf(last) ^ spare];
+        expect(verifyCsrfToken(keys, SESSION, respelt), respelt).toBe(false);
+      }
+    }
+  });
+
   it('does not verify a token signed with an unknown secret', () => {
     const foreign = deriveCsrfKeys(['someone-elses-secret-someone-elses-01']);
     expect(verifyCsrfToken(keys, SESSION, createCsrfToken(foreign, SESSION))).toBe(false);

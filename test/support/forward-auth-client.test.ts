@@ -5,7 +5,7 @@ import { browserLogin, forwardAuth } from './forward-auth-client.js';
 import { readyProviderClient } from './provider-client.js';
 import { makeMiddlewareConfig } from './middleware-config.js';
 import { TEST_APP_ORIGIN, startTestProvider } from './op.js';
-import { startScriptedServer, type RecordedRequest, type ScriptedHandler, type ScriptedServer } from './scripted-server.js';
+import { findFreePort, startScriptedServer, type RecordedRequest, type ScriptedHandler, type ScriptedServer } from './scripted-server.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -52,21 +52,118 @@ describe('forwardAuth (Traefik ForwardAuth rules)', () => {
     });
   });
 
-  it('drops hop-by-hop headers and X-Forwarded-* the client made up', async () => {
+  it('drops hop-by-hop headers and the X-Forwarded-* the entry point manages, and keeps Proxy-Authorization', async () => {
     const server = await authServer((_req, res) => res.writeHead(200).end());
     await forwardAuth(
       `${server.url}/auth/app`,
       {
         url: `${TEST_APP_ORIGIN}/`,
-        headers: { Connection: 'keep-alive, X-Secret-Hop', 'X-Secret-Hop': 'x', 'Proxy-Authorization': 'Basic x', 'X-Forwarded-Host': 'evil.test', 'X-Forwarded-Uri': '/public' },
+        headers: {
+          Connection: 'keep-alive, X-Secret-Hop',
+          'X-Secret-Hop': 'x',
+          'Keep-Alive': 'timeout=5',
+          Upgrade: 'h2c',
+          'Proxy-Authorization': 'Basic x',
+          'X-Forwarded-Host': 'evil.test',
+          'X-Forwarded-Uri': '/public',
+          'X-Forwarded-Prefix': '/evil',
+          X_Forwarded_Proto: 'https',
+          'X-Real-Ip': '10.0.0.1',
+          'X-Forwarded-Tls-Client-Cert': 'forged',
+        },
       },
       createCookieJar(),
     );
     const { headers } = only(server);
     expect(headers['x-secret-hop']).toBeUndefined();
-    expect(headers['proxy-authorization']).toBeUndefined();
+    expect(headers['keep-alive']).toBeUndefined();
+    expect(headers['upgrade']).toBeUndefined();
+    expect(headers['proxy-authorization']).toBe('Basic x');
     expect(headers['x-forwarded-host']).toBe('app.example.test');
     expect(headers['x-forwarded-uri']).toBe('/');
+    expect(headers['x-forwarded-proto']).toBe('http');
+    expect(headers['x-forwarded-prefix']).toBeUndefined();
+    expect(headers['x_forwarded_proto']).toBeUndefined();
+    expect(headers['x-forwarded-tls-client-cert']).toBeUndefined();
+    expect(headers['x-real-ip']).toBe('127.0.0.1');
+  });
+
+  it('lets a client X-Forwarded-* outside the managed list through to the auth server and the upstream', async () => {
+    const server = await authServer((_req, res) => res.writeHead(200).end());
+    const result = await forwardAuth(
+      `${server.url}/auth/app`,
+      { url: `${TEST_APP_ORIGIN}/`, headers: { 'X-Forwarded-User': 'admin', 'X-Forwarded-Groups': 'admins', 'X-Forwarded-Scheme': 'https' } },
+      createCookieJar(),
+    );
+    const { headers } = only(server);
+    expect(headers['x-forwarded-user']).toBe('admin');
+    expect(headers['x-forwarded-groups']).toBe('admins');
+    expect(headers['x-forwarded-scheme']).toBe('https');
+    expect(result.upstreamHeaders['x-forwarded-user']).toBe('admin');
+  });
+
+  it('replaces a client X-Forwarded-User only through authResponseHeaders', async () => {
+    const server = await authServer((_req, res) => res.writeHead(200, { 'x-forwarded-user': 'alice' }).end());
+    const result = await forwardAuth(
+      `${server.url}/auth/app`,
+      { url: `${TEST_APP_ORIGIN}/`, headers: { 'X-Forwarded-User': 'admin' } },
+      createCookieJar(),
+      { authResponseHeaders: ['X-Forwarded-User'] },
+    );
+    expect(result.upstreamHeaders['x-forwarded-user']).toBe('alice');
+  });
+
+  it('lets an underscore twin of an authResponseHeaders name through to the application unless the entry point deletes such headers', async () => {
+    const server = await authServer((_req, res) => res.writeHead(200, { 'x-forwarded-user': 'alice' }).end());
+    const send = (underscoreHeadersStrategy: 'keep' | 'delete') =>
+      forwardAuth(`${server.url}/auth/app`, { url: `${TEST_APP_ORIGIN}/`, headers: { X_Forwarded_User: 'admin' } }, createCookieJar(), {
+        authResponseHeaders: ['X-Forwarded-User'],
+        underscoreHeadersStrategy,
+      });
+    expect((await send('keep')).upstreamHeaders).toMatchObject({ 'x-forwarded-user': 'alice', x_forwarded_user: 'admin' });
+    expect((await send('delete')).upstreamHeaders['x_forwarded_user']).toBeUndefined();
+  });
+
+  it('normalises X-Forwarded-Uri as the entry point does: unreserved escapes decoded, dot segments and // removed, ; in the query read as &', async () => {
+    const server = await authServer((_req, res) => res.writeHead(200).end());
+    const cases: [string, string][] = [
+      ['/a/./b/../c//d?x=1;y=2', '/a/c/d?x=1&y=2'],
+      ['/%61dmin/%2e%2e/secret/', '/secret/'],
+      ['/a%2fb%3f', '/a%2Fb%3F'],
+      ['//evil.test/x', '/evil.test/x'],
+      ['/../../etc', '/etc'],
+      ['/?next=/a/../b', '/?next=/a/../b'],
+    ];
+    for (const [target] of cases) await forwardAuth(`${server.url}/auth/app`, { url: `${TEST_APP_ORIGIN}/`, target }, createCookieJar());
+    expect(server.requests.map((request) => request.headers['x-forwarded-uri'])).toEqual(cases.map(([, uri]) => uri));
+  });
+
+  it('answers a bare 500 when the auth server cannot be reached', async () => {
+    const address = `http://127.0.0.1:${await findFreePort()}/auth/app`;
+    const result = await forwardAuth(address, { url: `${TEST_APP_ORIGIN}/` }, createCookieJar());
+    expect(result).toMatchObject({ status: 500, body: '', headers: {}, location: undefined, setCookies: [] });
+  });
+
+  it('answers a bare 500 when the auth server takes longer than its 30 s timeout, headers and body included', async () => {
+    const stalled = await authServer(() => undefined);
+    const slowBody = await authServer((_req, res) => {
+      res.writeHead(200, { 'content-length': '10' });
+      res.write('12345');
+    });
+    const jar = createCookieJar();
+    for (const server of [stalled, slowBody]) {
+      const result = await forwardAuth(`${server.url}/auth/app`, { url: `${TEST_APP_ORIGIN}/` }, jar, { timeoutMs: 200 });
+      expect(result).toMatchObject({ status: 500, body: '', headers: {}, setCookies: [] });
+    }
+  });
+
+  it('answers a bare 401 when the auth answer is larger than maxResponseBodySize, and reads any size without it', async () => {
+    const server = await authServer((_req, res) => res.writeHead(403).end('x'.repeat(100)));
+    const capped = await forwardAuth(`${server.url}/auth/app`, { url: `${TEST_APP_ORIGIN}/` }, createCookieJar(), { maxResponseBodySize: 99 });
+    expect(capped).toMatchObject({ status: 401, body: '', headers: {} });
+    const fits = await forwardAuth(`${server.url}/auth/app`, { url: `${TEST_APP_ORIGIN}/` }, createCookieJar(), { maxResponseBodySize: 100 });
+    expect(fits).toMatchObject({ status: 403, body: 'x'.repeat(100) });
+    expect((await forwardAuth(`${server.url}/auth/app`, { url: `${TEST_APP_ORIGIN}/` }, createCookieJar())).status).toBe(403);
   });
 
   it('never follows a redirect and resolves a relative Location against the auth address', async () => {

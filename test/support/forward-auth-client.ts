@@ -1,32 +1,85 @@
 /**
  * Traefik's ForwardAuth middleware, reproduced for tests because the Traefik binary cannot be
- * installed here. The rules follow pkg/middlewares/auth/forward.go (v3.x; v2.11 where noted) as
- * summarised in /work/shared/design/proxies.md:
- * - the auth request is a GET to `address` as configured (no path appended, no body), carrying all
- *   the original headers minus hop-by-hop ones, plus X-Forwarded-Method/-Proto/-Host/-Uri/-For
- *   (and X-Forwarded-Port, which Traefik's entry point has already set on the request);
- *   `preserveRequestMethod` (v3.4+) keeps the original method instead of GET, and `forwardBody`
- *   (v3.3+) sends the original body along with its length (`maxBodySize` is not modelled: its
- *   default, -1, reads any size);
+ * installed here. It follows Traefik v3.7.9 (and v2.11.53 where `version: 'v2.11'` says so), read
+ * from pkg/middlewares/auth/forward.go, pkg/middlewares/forwardedheaders/forwarded_header.go and
+ * pkg/server/server_entrypoint_tcp.go at those tags; as strict as Traefik and no stricter:
+ * - the entry point (default settings, the client not in forwardedHeaders.trustedIPs) deletes only
+ *   the X-headers it manages — X-Forwarded-Proto, -For, -Host, -Port, -Server, -Uri, -Method,
+ *   -Prefix, -Tls-Client-Cert, -Tls-Client-Cert-Info and X-Real-Ip, with their underscore
+ *   variants (X_Forwarded_Proto) — then sets X-Real-Ip, X-Forwarded-Proto, -Port, -Host and
+ *   -Server, and drops headers named in Connection (never a managed one). Any other header, a
+ *   client's X-Forwarded-User or X-Forwarded-Scheme included, goes on to the auth server and to
+ *   the application; only authResponseHeaders replace it;
+ * - the entry point also rewrites the request target before any middleware: percent-encoded
+ *   unreserved characters decoded and other escapes upper-cased (normalizePath), dot segments and
+ *   repeated slashes removed (sanitizePath, on by default), and `;` in the query turned into `&`
+ *   (http.AllowQuerySemicolons, encodeQuerySemicolons being off by default). X-Forwarded-Uri is
+ *   that rewritten target;
+ * - the auth request is a GET to `address` as configured (no path appended, no body), carrying the
+ *   request's headers minus those named in Connection and forward.go's hopHeaders (Connection,
+ *   Keep-Alive, Te, Trailers, Transfer-Encoding, Upgrade: Proxy-Authorization is kept). Without
+ *   `trustForwardHeader` it then sets X-Forwarded-For (the client address), -Proto, -Method, -Host
+ *   and -Uri; with it, writeHeader() deletes the managed X-headers first when false, appends the
+ *   client to X-Forwarded-For, and sets -Method, -Proto, -Port, -Host and -Uri only where missing.
+ *   `preserveRequestMethod` (v3.4+) keeps the original method, `forwardBody` (v3.3+) sends the body
+ *   (`maxBodySize` is not modelled: its default, -1, reads any size);
+ * - the auth request has a 30 s timeout (http.Client.Timeout, headers and body): a failure or a
+ *   timeout answers a bare 500 (no headers, no body); a body over `maxResponseBodySize` a bare 401
+ *   (no limit when it is not set, as in Traefik, which then logs a warning);
  * - redirects are never followed;
- * - non-2xx: status, body and all headers (every Set-Cookie) go to the client, and a relative
- *   Location is resolved against the auth address unless preserveLocationHeader;
+ * - non-2xx: status, body and all headers but the hop-by-hop ones (every Set-Cookie) go to the
+ *   client, and a relative Location is resolved against the auth address unless
+ *   preserveLocationHeader;
  * - 2xx: for each authResponseHeaders name, the request header is deleted then copied from the
  *   auth response if present; authResponseHeadersRegex likewise (unanchored match); Set-Cookie
  *   reaches the client only for names in addAuthCookiesToResponse (v3.0+; v2.11 drops them all).
+ * Not modelled: the Go client's Accept-Encoding: gzip, Traefik re-serialising cookies, the
+ * reverse proxy's own X-Forwarded-For on the way to the application, authSigninURL, 499 on a
+ * client that went away.
  * The client is a browser with a cookie jar: what reaches "the client" is stored in the jar.
  */
 import { request, type Dispatcher } from 'undici';
 import { createCookieJar, type CookieJar } from './cookie-jar.js';
 import { completeLogin, type CompleteLoginOptions } from './op.js';
 
-/** Hop-by-hop headers Traefik removes (forward.go `hopHeaders`), plus those named in Connection. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade'];
+/** The Traefik release this reproduction was read from. */
+export const TRAEFIK_VERSION_FOLLOWED = 'v3.7.9 (v2.11.53 with version: v2.11)';
+
+/** forward.go `hopHeaders` (oxy's names: "Trailers", not "Trailer"). Proxy-Authorization is kept. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'te', 'trailers', 'transfer-encoding', 'upgrade'];
+/** Headers Go's client never writes from the header map (it writes its own or none). */
+const NOT_WRITTEN_BY_GO = ['host', 'content-length', 'transfer-encoding', 'trailer'];
+/** forwardedheaders.XHeadersSet, lower-cased. */
+const MANAGED_X_HEADERS = new Set([
+  'x-forwarded-proto',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-forwarded-server',
+  'x-forwarded-uri',
+  'x-forwarded-method',
+  'x-forwarded-prefix',
+  'x-forwarded-tls-client-cert',
+  'x-forwarded-tls-client-cert-info',
+  'x-real-ip',
+]);
+const TRAEFIK_TIMEOUT_MS = 30_000;
+const GO_USER_AGENT = 'Go-http-client/1.1';
+
+/** forwardedheaders.isManagedXHeader: the managed names, `_` read as `-`. */
+function isManagedXHeader(name: string): boolean {
+  return MANAGED_X_HEADERS.has(name.toLowerCase().replaceAll('_', '-'));
+}
 
 export interface OriginalRequest {
   readonly method?: string;
   /** Absolute URL the browser asked for, e.g. http://app.example.test/private?x=1. */
   readonly url: string;
+  /**
+   * The request target as sent on the wire, when it must differ from the URL's (which WHATWG
+   * parsing has already cleaned of dot segments), e.g. `/a/../b//c?x=1;y=2`.
+   */
+  readonly target?: string;
   /** Headers as the browser sent them (no Host: it comes from the URL; Cookie comes from the jar). */
   readonly headers?: Readonly<Record<string, string>>;
   /** The client's address as Traefik's entry point sees it. */
@@ -45,6 +98,18 @@ export interface ForwardAuthOptions {
   readonly preserveRequestMethod?: boolean;
   /** Send the original body to the auth server (v3.3+). */
   readonly forwardBody?: boolean;
+  /** Traefik `trustForwardHeader`; unset is its legacy behaviour (oldWriteHeader). */
+  readonly trustForwardHeader?: boolean;
+  /** Traefik `maxResponseBodySize` in bytes; unset (or negative) reads any size. */
+  readonly maxResponseBodySize?: number;
+  /**
+   * The entry point's `http.underscoreHeadersStrategy` (v2.11.51+, v3.6.22+; default keep): with
+   * keep, a client's X_Forwarded_User passes authResponseHeaders (which delete X-Forwarded-User
+   * only) and reaches the application; `reject` is not modelled.
+   */
+  readonly underscoreHeadersStrategy?: 'keep' | 'delete';
+  /** Traefik's is a fixed 30 s; tests shorten it to see the bare 500 without waiting. */
+  readonly timeoutMs?: number;
   /** Traefik v2.11 drops every Set-Cookie of a 2xx auth response. */
   readonly version?: 'v3' | 'v2.11';
 }
@@ -81,6 +146,40 @@ function lowerCaseKeys(headers: Readonly<Record<string, string>>): Record<string
   return Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
 }
 
+function connectionTokens(headers: Readonly<Record<string, string>>): string[] {
+  return (headers.connection ?? '').split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
+}
+
+const UNRESERVED = /[A-Za-z0-9\-._~]/;
+
+/**
+ * The request target after the entry point: normalizePath (unreserved escapes decoded, the others
+ * upper-cased), sanitizePath (url.JoinPath(): path.Clean, keeping one trailing slash) and
+ * http.AllowQuerySemicolons (`;` → `&` in the query).
+ */
+export function traefikRequestUri(target: string): string {
+  const queryAt = target.indexOf('?');
+  const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
+  const query = queryAt === -1 ? undefined : target.slice(queryAt + 1);
+  const normalised = rawPath.replace(/%([0-9A-Fa-f]{2})/g, (_match, hex: string) => {
+    const character = String.fromCharCode(Number.parseInt(hex, 16));
+    return UNRESERVED.test(character) ? character : `%${hex.toUpperCase()}`;
+  });
+  const segments: string[] = [];
+  for (const segment of normalised.split('/')) {
+    if (segment === '' || segment === '.') continue;
+    if (segment === '..') segments.pop();
+    else segments.push(segment);
+  }
+  let path = `/${segments.join('/')}`;
+  if (normalised.endsWith('/') && !path.endsWith('/')) path += '/';
+  return query === undefined || query === '' ? path : `${path}?${query.replaceAll(';', '&')}`;
+}
+
+function bareAnswer(status: number, sent: Record<string, string>): ForwardAuthResult {
+  return { status, headers: {}, location: undefined, setCookies: [], authSetCookies: [], body: '', sentHeaders: sent, forwardedHeaders: {}, upstreamHeaders: {} };
+}
+
 /** Plays one request through Traefik's ForwardAuth, updating the browser's jar as Traefik would. */
 export async function forwardAuth(
   authAddress: string,
@@ -94,36 +193,63 @@ export async function forwardAuth(
   const cookie = jar.cookieHeader(url);
   if (cookie !== undefined) browserHeaders.cookie = cookie;
   delete browserHeaders.host;
-
-  // Traefik's entry point: X-Forwarded-* from an untrusted client are dropped, its own are set.
-  for (const name of Object.keys(browserHeaders)) {
-    if (name.startsWith('x-forwarded-') || name === 'x-real-ip') delete browserHeaders[name];
+  const v2 = options.version === 'v2.11';
+  if (options.underscoreHeadersStrategy === 'delete') {
+    for (const name of Object.keys(browserHeaders)) if (name.includes('_')) delete browserHeaders[name];
   }
-  const port = url.port !== '' ? url.port : url.protocol === 'https:' ? '443' : '80';
-  const remote = original.remoteAddress ?? '127.0.0.1';
-  const request_: Record<string, string> = {
-    ...browserHeaders,
-    'x-forwarded-port': port,
-    'x-forwarded-server': 'traefik-harness',
-    'x-real-ip': remote,
-  };
 
-  // forward.go writeHeader(): copy, strip hop-by-hop, then the X-Forwarded-* of the original request.
-  let sent: Record<string, string> = { ...request_ };
-  const connectionListed = (sent.connection ?? '').split(',').map((s) => s.trim().toLowerCase()).filter((s) => s !== '');
-  for (const name of [...HOP_BY_HOP, ...connectionListed]) delete sent[name];
+  // The entry point (forwardedheaders.XForwarded, client untrusted): managed X-headers deleted...
+  const entry: Record<string, string> = {};
+  for (const [name, value] of Object.entries(browserHeaders)) if (!isManagedXHeader(name)) entry[name] = value;
+  // ...then rewrite(): its own values.
+  const https = url.protocol === 'https:';
+  const websocket = connectionTokens(entry).includes('upgrade') && (entry.upgrade ?? '').toLowerCase().split(',').map((s) => s.trim()).includes('websocket');
+  const port = url.port !== '' ? url.port : https ? '443' : '80';
+  const remote = original.remoteAddress ?? '127.0.0.1';
+  entry['x-real-ip'] = remote;
+  entry['x-forwarded-proto'] = websocket ? (https ? 'wss' : 'ws') : https ? 'https' : 'http';
+  entry['x-forwarded-port'] = port;
+  entry['x-forwarded-host'] = url.host;
+  entry['x-forwarded-server'] = 'traefik-harness';
+  // removeConnectionHeaders(): names listed in Connection go, managed X-headers excepted.
+  const upgrade = connectionTokens(entry).includes('upgrade') ? entry.upgrade : undefined;
+  for (const name of connectionTokens(entry)) if (!isManagedXHeader(name)) delete entry[name];
+  delete entry.connection;
+  if (upgrade !== undefined) {
+    entry.connection = 'Upgrade';
+    entry.upgrade = upgrade;
+  }
+  const requestUri = traefikRequestUri(original.target ?? `${url.pathname}${url.search}`);
+
+  // forward.go writeHeader()/oldWriteHeader(): copy, strip Connection-listed and hop-by-hop headers.
+  let sent: Record<string, string> = { ...entry };
+  for (const name of [...connectionTokens(sent), ...HOP_BY_HOP]) delete sent[name];
+  const trust = options.trustForwardHeader;
+  if (trust === false) for (const name of Object.keys(sent)) if (isManagedXHeader(name)) delete sent[name];
+  if (trust !== undefined && !v2 && browserHeaders['user-agent'] === undefined) sent['user-agent'] = '';
   if (options.authRequestHeaders !== undefined) {
-    const allowed = new Set(options.authRequestHeaders.map((h) => h.toLowerCase()));
+    const allowed = new Set([...options.authRequestHeaders, ...(trust === true ? MANAGED_X_HEADERS : [])].map((h) => h.toLowerCase()));
     sent = Object.fromEntries(Object.entries(sent).filter(([k]) => allowed.has(k)));
   }
-  sent['x-forwarded-for'] = remote;
-  sent['x-forwarded-method'] = method;
-  sent['x-forwarded-proto'] = url.protocol.slice(0, -1);
-  sent['x-forwarded-host'] = url.host;
-  sent['x-forwarded-uri'] = `${url.pathname}${url.search}`;
-  sent['x-forwarded-port'] = port;
-  // Go's client writes Content-Length from the request it builds, never from the copied headers.
-  delete sent['content-length'];
+  if (trust === undefined) {
+    sent['x-forwarded-for'] = remote;
+    sent['x-forwarded-proto'] = https ? 'https' : 'http';
+    sent['x-forwarded-method'] = method;
+    sent['x-forwarded-host'] = url.host;
+    sent['x-forwarded-uri'] = requestUri;
+  } else {
+    sent['x-forwarded-for'] = sent['x-forwarded-for'] === undefined ? remote : `${sent['x-forwarded-for']}, ${remote}`;
+    sent['x-forwarded-method'] ??= method;
+    sent['x-forwarded-proto'] ??= https ? 'https' : 'http';
+    sent['x-forwarded-port'] ??= url.port !== '' ? url.port : sent['x-forwarded-proto'] === 'https' || https ? '443' : '80';
+    sent['x-forwarded-host'] ??= url.host;
+    sent['x-forwarded-uri'] ??= requestUri;
+  }
+  // Go's client writes Host, Content-Length and framing itself, and its own User-Agent when none
+  // is set; an empty User-Agent sends none.
+  for (const name of NOT_WRITTEN_BY_GO) delete sent[name];
+  if (sent['user-agent'] === undefined) sent['user-agent'] = GO_USER_AGENT;
+  else if (sent['user-agent'] === '') delete sent['user-agent'];
 
   // readBodyBytes() leaves an empty body out altogether.
   const forwardedBody =
@@ -131,27 +257,41 @@ export async function forwardAuth(
       ? typeof original.body === 'string' ? Buffer.from(original.body, 'utf8') : original.body
       : undefined;
 
-  const response = await request(authAddress, {
-    method: (options.preserveRequestMethod === true ? method : 'GET') as Dispatcher.HttpMethod,
-    headers: sent,
-    ...(forwardedBody === undefined ? {} : { body: forwardedBody }),
-    maxRedirections: 0,
-  });
-  const body = await response.body.text();
-  const headers = response.headers as Record<string, string | string[]>;
+  let status: number;
+  let headers: Record<string, string | string[]>;
+  let bodyBytes: Buffer;
+  try {
+    const signal = AbortSignal.timeout(options.timeoutMs ?? TRAEFIK_TIMEOUT_MS);
+    const response = await request(authAddress, {
+      method: (options.preserveRequestMethod === true ? method : 'GET') as Dispatcher.HttpMethod,
+      headers: sent,
+      ...(forwardedBody === undefined ? {} : { body: forwardedBody }),
+      maxRedirections: 0,
+      signal,
+    });
+    status = response.statusCode;
+    headers = response.headers as Record<string, string | string[]>;
+    bodyBytes = Buffer.from(await response.body.arrayBuffer());
+  } catch {
+    // client.Do() or reading the body failed (refused, reset, 30 s passed): a bare 500.
+    return bareAnswer(500, sent);
+  }
+  const limit = options.maxResponseBodySize;
+  if (limit !== undefined && limit >= 0 && bodyBytes.length > limit) return bareAnswer(401, sent);
+  const body = bodyBytes.toString('utf8');
   const authSetCookies = toArray(headers['set-cookie']);
-  const status = response.statusCode;
 
   if (status < 200 || status >= 300) {
+    const relayed = Object.fromEntries(Object.entries(headers).filter(([name]) => !HOP_BY_HOP.includes(name)));
     const raw = headers.location;
     const location =
       typeof raw !== 'string' ? undefined : options.preserveLocationHeader === true ? raw : new URL(raw, authAddress).href;
     // All cookies of a non-2xx answer reach the browser, for the URL it asked for.
     jar.setCookies(authSetCookies, url);
-    return { status, headers, location, setCookies: authSetCookies, authSetCookies, body, sentHeaders: sent, forwardedHeaders: {}, upstreamHeaders: {} };
+    return { status, headers: relayed, location, setCookies: authSetCookies, authSetCookies, body, sentHeaders: sent, forwardedHeaders: {}, upstreamHeaders: {} };
   }
 
-  const upstream: Record<string, string> = { ...request_ };
+  const upstream: Record<string, string> = { ...entry };
   const forwarded: Record<string, string> = {};
   for (const name of options.authResponseHeaders ?? []) {
     const key = name.toLowerCase();
@@ -174,7 +314,7 @@ export async function forwardAuth(
       }
     }
   }
-  const allowedCookies = new Set(options.version === 'v2.11' ? [] : (options.addAuthCookiesToResponse ?? []));
+  const allowedCookies = new Set(v2 ? [] : (options.addAuthCookiesToResponse ?? []));
   const setCookies = authSetCookies.filter((c) => allowedCookies.has(cookieName(c)));
   jar.setCookies(setCookies, url);
   return { status, headers, location: undefined, setCookies, authSetCookies, body, sentHeaders: sent, forwardedHeaders: forwarded, upstreamHeaders: upstream };

@@ -65,6 +65,7 @@ export function makeMiddlewareConfig(overrides: MiddlewareOverrides = {}): Middl
       expiry: 86400,
       sliding: true,
       refresh: true,
+      maxLifetime: undefined,
       store: undefined,
     },
     csrf: undefined,

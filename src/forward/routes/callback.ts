@@ -1,33 +1,47 @@
-import { OfaError, isOfaError } from '../../errors.js';
+import { OfaError, isOfaError, isTransientError } from '../../errors.js';
 import { exchangeAuthorizationCode, safeOAuthWord } from '../../oidc/tokens.js';
 import { clearCookie, type CookieJar } from '../../session/cookies.js';
 import { sessionCookies } from '../../session/session-cookies.js';
 import { newSessionId, pruneClaims, type Session } from '../../session/session.js';
 import { findLoginFlow, flowCookieName, listFlowCookies } from '../../session/state-cookie.js';
-import type { Answer } from '../answer.js';
-import { cookieContext, providerContext, unavailable, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
+import { callbackAnswer, type Answer } from '../answer.js';
+import { cookieContext, providerContext, unavailable, type ForwardAuthRequest } from '../forward-request.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { resolveParsedUrlOption } from '../url-option.js';
 
 /**
  * The provider sent the browser back to redirectUrl: match the state to a login this browser
  * started, exchange the code, verify the ID token, keep the session and go back where the user was.
+ * Every answer, 503 included, is marked as a callback answer: its URL holds a code and a state,
+ * so it must neither be cached nor sent on in a Referer.
  */
 export async function handleCallback(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar): Promise<Answer> {
+  try {
+    return callbackAnswer(await completeCallback(rt, request, jar));
+  } catch (error) {
+    if (!isTransientError(error)) throw error;
+    rt.log.warn({ code: error.code, reason: error.message }, 'a dependency did not answer at the callback; refusing for now');
+    return callbackAnswer(unavailable(error.code));
+  }
+}
+
+async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar): Promise<Answer> {
   const { original, nowSeconds } = request;
   const params = original.url.searchParams;
   const stateCookie = rt.config.stateCookie;
   const retryUrl = `${original.url.origin}/`;
   const states = params.getAll('state');
   const state = states.length === 1 ? states[0] : undefined;
-  const flow =
+  const found =
     state === undefined
       ? undefined
-      : findLoginFlow(rt.sealer, rt.config.name, stateCookie.name, jar, state, nowSeconds, stateCookie.maxAge);
+      : findLoginFlow(rt.sealer, rt.config, stateCookie.name, jar, state, nowSeconds, stateCookie.maxAge);
+  const flow = found?.flow;
   // Whatever happens next, this flow's cookie is spent: a reused callback URL finds nothing.
-  const spent = state !== undefined && jar[flowCookieName(stateCookie.name, state)] !== undefined
-    ? [clearCookie(flowCookieName(stateCookie.name, state), stateCookie)]
-    : [];
+  const spentNames = new Set<string>();
+  if (found !== undefined) spentNames.add(found.cookieName);
+  if (state !== undefined && jar[flowCookieName(stateCookie.name, state)] !== undefined) spentNames.add(flowCookieName(stateCookie.name, state));
+  const spent = [...spentNames].map((name) => clearCookie(name, stateCookie));
   const fail = (error: OfaError): Answer => ({
     kind: 'error',
     code: error.code,
@@ -47,16 +61,23 @@ export async function handleCallback(rt: MiddlewareRuntime, request: ForwardAuth
     const code = listFlowCookies(stateCookie.name, jar).length > 0 ? 'OFA_CALLBACK_STATE_MISMATCH' : 'OFA_CALLBACK_STATE_MISSING';
     return fail(new OfaError(code, 'no login in progress in this browser matches this response'));
   }
+  // The callback must arrive where the login sent the provider (same origin and path); otherwise
+  // the token request would carry another redirect_uri. Refused before any token request.
+  const here = resolveParsedUrlOption(rt.urls.redirect, original.url);
+  const sent = new URL(flow.redirectUri);
+  if (here.href !== flow.redirectUri || original.url.origin !== sent.origin || original.url.pathname !== sent.pathname) {
+    rt.log.warn({ host: original.url.host }, 'callback for another host or path than the login was started for');
+    return fail(new OfaError('OFA_CALLBACK_STATE_MISMATCH', 'this sign-in response arrived at another address than the sign-in was started for'));
+  }
   const provider = providerContext(rt);
-  if (provider === undefined) return UNAVAILABLE;
+  if (provider === undefined) return unavailable('OFA_PROVIDER_UNAVAILABLE');
   // Checked before the code is spent: once Redis is back, reloading this callback still works.
   if (!rt.store.isAvailable()) return unavailable('OFA_STORE_UNAVAILABLE');
 
   let session: Session;
   let cookies: string[];
   try {
-    const redirectUri = resolveParsedUrlOption(rt.urls.redirect, original.url).href;
-    const tokens = await exchangeAuthorizationCode(provider, redirectUri, params, flow, nowSeconds);
+    const tokens = await exchangeAuthorizationCode(provider, flow.redirectUri, params, flow, nowSeconds);
     const providerSid = tokens.idClaims.sid;
     session = {
       v: 1,

@@ -1,6 +1,6 @@
 import { buildAuthorizationRequest } from '../../oidc/authorization.js';
 import { clearCookie, serializeCookie, type CookieJar } from '../../session/cookies.js';
-import { flowCookiesToClear, sealLoginFlow } from '../../session/state-cookie.js';
+import { boundReturnTo, placeLoginFlow } from '../../session/state-cookie.js';
 import type { Answer } from '../answer.js';
 import { isAt, unavailable, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import { isTopLevelNavigation } from '../navigation.js';
@@ -9,7 +9,10 @@ import { resolveParsedUrlOption } from '../url-option.js';
 
 /**
  * A request without a session: a 302 to the provider with state, nonce and PKCE when a login may
- * start here, else 401. `cookies` (clearing a stale session) ride along either way.
+ * start here, else 401. `cookies` (clearing a stale session) ride along either way, except on a
+ * login through nginx: nginx passes one Set-Cookie of a subrequest's answer (1.22: the first;
+ * 1.23+ joins them into one header browsers do not split), and that one must be the state cookie.
+ * The stale session cookie needs no clearing then: the callback replaces it.
  */
 export async function startLogin(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar, cookies: readonly string[]): Promise<Answer> {
   const { original } = request;
@@ -30,23 +33,32 @@ export async function startLogin(rt: MiddlewareRuntime, request: ForwardAuthRequ
   const redirectUri = resolveParsedUrlOption(rt.urls.redirect, original.url).href;
   const authorization = await buildAuthorizationRequest(configuration, rt.config, redirectUri);
   const stateCookie = rt.config.stateCookie;
-  const flow = sealLoginFlow(rt.sealer, rt.config.name, stateCookie.name, {
-    state: authorization.state,
-    nonce: authorization.nonce,
-    ...(authorization.codeVerifier === undefined ? {} : { codeVerifier: authorization.codeVerifier }),
-    returnTo: original.url.href,
-    viaLoginUrl: atLoginUrl,
-    createdAt: request.nowSeconds,
-  });
-  const evicted = flowCookiesToClear(rt.sealer, rt.config.name, stateCookie.name, jar, request.nowSeconds, stateCookie.maxAge);
+  const singleCookie = request.proxy === 'nginx';
+  const placed = placeLoginFlow(
+    rt.sealer,
+    rt.config,
+    stateCookie.name,
+    jar,
+    {
+      state: authorization.state,
+      nonce: authorization.nonce,
+      ...(authorization.codeVerifier === undefined ? {} : { codeVerifier: authorization.codeVerifier }),
+      returnTo: boundReturnTo(original.url),
+      redirectUri,
+      viaLoginUrl: atLoginUrl,
+      createdAt: request.nowSeconds,
+    },
+    request.nowSeconds,
+    stateCookie.maxAge,
+    { singleCookie },
+  );
+  const stateSetCookie = serializeCookie(placed.cookieName, placed.value, { ...stateCookie, maxAge: stateCookie.maxAge });
   return {
     kind: 'redirect',
     purpose: 'login',
     location: authorization.url.href,
-    cookies: [
-      ...cookies,
-      ...evicted.map((name) => clearCookie(name, stateCookie)),
-      serializeCookie(flow.cookieName, flow.value, { ...stateCookie, maxAge: stateCookie.maxAge }),
-    ],
+    cookies: singleCookie
+      ? [stateSetCookie]
+      : [...cookies, ...placed.toClear.map((name) => clearCookie(name, stateCookie)), stateSetCookie],
   };
 }

@@ -29,7 +29,7 @@ describe('hostile cookies', () => {
         { name: 'other', issuer: op.issuer, forwardHeaders: { 'X-User': 'sub' } },
         {
           name: 'fixed', issuer: op.issuer, forwardHeaders: { 'X-User': 'sub' },
-          session: { name: 'fixed-session', path: '/', domain: undefined, sameSite: 'lax', httpOnly: true, secure: false, expiry: 200, sliding: false, refresh: true, store: undefined },
+          session: { name: 'fixed-session', path: '/', domain: undefined, sameSite: 'lax', httpOnly: true, secure: false, expiry: 200, maxLifetime: undefined, sliding: false, refresh: true, store: undefined },
         },
       ],
     });
