@@ -52,6 +52,14 @@ type AnswerBody =
       readonly retryAfterSeconds: number;
     }
   | {
+      /**
+       * A logout navigation from another site: not performed, but offered on a page whose link
+       * (absolute, to the logout URL on the same origin) is a same-origin navigation when followed.
+       */
+      readonly kind: 'confirm-logout';
+      readonly location: string;
+    }
+  | {
       /** The answer to the provider's back-channel logout POST (Back-Channel Logout 1.0, 2.8). */
       readonly kind: 'backchannel-logout';
       readonly status: 200 | 400 | 405;

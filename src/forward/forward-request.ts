@@ -46,13 +46,28 @@ export function headerValue(headers: IncomingHttpHeaders, name: string): string 
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Several values under our name: one may be tossed from a parent domain; any that opens is ours. */
+/**
+ * Several values under our name: a sibling subdomain may toss one with `Domain=` the parent.
+ * Values that do not open are ignored (a stale or foreign duplicate); copies of one session (same
+ * id) are one session, the most recently renewed copy kept. Values that open to different sessions
+ * cannot be told apart, so none is picked: the request is unauthenticated, and the callers clear
+ * the cookies as for any session that does not open.
+ */
 export async function loadSession(rt: MiddlewareRuntime, jar: CookieJar, nowSeconds: number): Promise<LoadedSession | undefined> {
+  let found: LoadedSession | undefined;
   for (const value of cookieValues(jar, rt.config.session.name)) {
     const loaded = await rt.store.load(value, nowSeconds);
-    if (loaded !== undefined) return loaded;
+    if (loaded === undefined) continue;
+    if (found === undefined) {
+      found = loaded;
+    } else if (found.session.id !== loaded.session.id) {
+      rt.log.warn('several session cookies open to different sessions (cookie tossing?); treating the request as signed out');
+      return undefined;
+    } else if (loaded.session.renewedAt > found.session.renewedAt) {
+      found = loaded;
+    }
   }
-  return undefined;
+  return found;
 }
 
 /** What writing this middleware's session cookies needs to know. */

@@ -17,27 +17,41 @@ export async function refreshSession(rt: MiddlewareRuntime, session: Session, no
   return rt.store.refresh(session, nowSeconds, (current) => refreshAtProvider(rt, current, nowSeconds));
 }
 
+/** Where sliding moves a session's end: `expiry` from now, never past the absolute `maxLifetime` from sign-in. */
+export function slidExpiry(rt: MiddlewareRuntime, session: Session, nowSeconds: number): number {
+  const { expiry, maxLifetime } = rt.config.session;
+  const slid = nowSeconds + expiry;
+  return maxLifetime === undefined ? slid : Math.min(slid, session.createdAt + maxLifetime);
+}
+
 async function refreshAtProvider(rt: MiddlewareRuntime, session: Session, nowSeconds: number): Promise<RefreshAttempt> {
   const provider = providerContext(rt);
   if (provider === undefined) return { ok: false, reason: 'provider not discovered yet', transient: true };
   if (session.refreshToken === undefined) return { ok: false, reason: 'no refresh token', transient: false };
   try {
-    const tokens = await refreshTokens(provider, session.refreshToken, session.subject, nowSeconds);
+    const tokens = await refreshTokens(provider, session.refreshToken, session, nowSeconds);
     return {
       ok: true,
       session: {
         ...session,
-        idClaims: tokens.idClaims === undefined ? session.idClaims : pruneClaims(tokens.idClaims, rt.keptIdClaims),
+        idClaims: tokens.idClaims === undefined ? session.idClaims : refreshedIdClaims(rt, session, tokens.idClaims),
         accessClaims: tokens.accessClaims === undefined ? undefined : pruneClaims(tokens.accessClaims, rt.keptAccessClaims),
         idToken: tokens.idToken ?? session.idToken,
         refreshToken: tokens.refreshToken,
         accessTokenExpiresAt: tokens.accessTokenExpiresAt,
         renewedAt: nowSeconds,
-        expiresAt: rt.config.session.sliding ? nowSeconds + rt.config.session.expiry : session.expiresAt,
+        expiresAt: rt.config.session.sliding ? slidExpiry(rt, session, nowSeconds) : session.expiresAt,
       },
     };
   } catch (error) {
     if (!isOfaError(error)) return { ok: false, reason: 'refresh failed', transient: false };
     return { ok: false, reason: error.message, transient: isTransientError(error) };
   }
+}
+
+/** The new ID token's claims; an auth_time it leaves out stays the original's, so the next refresh is held to it. */
+function refreshedIdClaims(rt: MiddlewareRuntime, session: Session, claims: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const pruned = pruneClaims(claims, rt.keptIdClaims);
+  if (pruned.auth_time === undefined && session.idClaims.auth_time !== undefined) pruned.auth_time = session.idClaims.auth_time;
+  return pruned;
 }

@@ -83,14 +83,22 @@ export async function exchangeAuthorizationCode(
   return verifyTokenResponse(provider, response, now, { nonce: checks.nonce, previousRefreshToken: undefined });
 }
 
+/** What the session kept of the original authentication, which a refreshed ID token must repeat. */
+export interface OriginalIdentity {
+  readonly issuer: string;
+  readonly subject: string;
+  /** The pruned claims of the last ID token; `aud`, `azp` and `auth_time` are kept for this comparison. */
+  readonly idClaims: Readonly<Record<string, unknown>>;
+}
+
 /**
- * Spends the refresh token once. A new ID token must name the same issuer, subject and audience;
- * anything else ends the session.
+ * Spends the refresh token once. A new ID token must repeat the original's iss, sub, aud, azp
+ * (present or absent alike) and auth_time (OpenID Connect Core 12.2); any difference ends the session.
  */
 export async function refreshTokens(
   provider: ProviderContext,
   refreshToken: string,
-  subject: string,
+  original: OriginalIdentity,
   now: number,
 ): Promise<RefreshedTokens> {
   let response: client.TokenEndpointResponse;
@@ -109,10 +117,42 @@ export async function refreshTokens(
     };
   }
   const verified = await verifyTokenResponse(provider, response, now, { nonce: undefined, previousRefreshToken: refreshToken });
-  if (typeof verified.idClaims.sub !== 'string' || !constantTimeEqual(verified.idClaims.sub, subject)) {
-    throw new OfaError('OFA_REFRESH_FAILED', 'the refreshed ID token names another subject');
+  const changed = changedIdentityClaim(original, verified.idClaims);
+  if (changed !== undefined) {
+    throw new OfaError('OFA_REFRESH_FAILED', `the refreshed ID token does not repeat the original "${changed}"`);
   }
   return { ...verified, refreshToken: verified.refreshToken ?? refreshToken };
+}
+
+/**
+ * The first claim by which a refreshed ID token departs from the original authentication, or
+ * undefined. A session written before aud, azp and auth_time were kept has no `aud`: then only iss
+ * and sub can be compared. A refreshed token may leave auth_time out (12.2 binds its value only
+ * when present); the caller keeps the original's.
+ */
+export function changedIdentityClaim(original: OriginalIdentity, refreshed: JWTPayload): string | undefined {
+  if (typeof refreshed.iss !== 'string' || refreshed.iss !== original.issuer) return 'iss';
+  if (typeof refreshed.sub !== 'string' || !constantTimeEqual(refreshed.sub, original.subject)) return 'sub';
+  const kept = original.idClaims;
+  if (!Object.hasOwn(kept, 'aud')) return undefined;
+  if (!sameAudiences(kept.aud, refreshed.aud)) return 'aud';
+  if (kept.azp !== refreshed.azp) return 'azp';
+  if (kept.auth_time !== undefined && refreshed.auth_time !== undefined && kept.auth_time !== refreshed.auth_time) return 'auth_time';
+  return undefined;
+}
+
+/** `aud` is a string or an array of strings; the same set either way, order aside. */
+function sameAudiences(a: unknown, b: unknown): boolean {
+  const setOf = (value: unknown): Set<string> | undefined => {
+    if (typeof value === 'string') return new Set([value]);
+    if (Array.isArray(value) && value.every((v): v is string => typeof v === 'string')) return new Set(value);
+    return undefined;
+  };
+  const left = setOf(a);
+  const right = setOf(b);
+  if (left === undefined || right === undefined || left.size !== right.size) return false;
+  for (const value of left) if (!right.has(value)) return false;
+  return true;
 }
 
 async function verifyTokenResponse(

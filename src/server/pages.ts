@@ -28,6 +28,14 @@ export function signedOutPage(): string {
   return page('Signed out', '<h1>You are signed out.</h1><p>You can close this window.</p>');
 }
 
+/** A sign-out another site asked for: nothing happens until the user follows the link (a same-origin navigation). */
+export function confirmLogoutPage(logoutUrl: string): string {
+  return page(
+    'Sign out?',
+    `<h1>Sign out?</h1><p>Another site asked to sign you out. You are still signed in.</p><p><a href="${escapeHtml(logoutUrl)}">Sign out</a></p>`,
+  );
+}
+
 export function unavailablePage(cause: string): string {
   return page('Try again shortly', `<h1>Sign-in is not available right now.</h1><p>${escapeHtml(cause)} Try again in a few seconds.</p>`);
 }

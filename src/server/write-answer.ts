@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import { ERROR_TABLE, type ErrorCode } from '../errors.js';
 import type { Answer, ProxyKind } from '../forward/answer.js';
-import { errorPage, signedOutPage, unavailablePage } from './pages.js';
+import { confirmLogoutPage, errorPage, signedOutPage, unavailablePage } from './pages.js';
 
 /** The header our nginx snippet turns into a 302 (nginx answers 500 to a 3xx from auth_request). */
 export const NGINX_LOCATION_HEADER = 'X-Auth-Location';
@@ -37,6 +37,13 @@ export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKin
       // Not 2xx: through Traefik or Caddy a 2xx would hand the logout request to the application.
       reply.code(401).header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
       return wantsHtml ? reply.type('text/html; charset=utf-8').send(signedOutPage()) : reply.send({ message: 'signed out' });
+    case 'confirm-logout':
+      // Not 2xx (Traefik and Caddy would pass the request on to the application); never framed,
+      // so another site cannot lay the confirmation under a click of its own.
+      reply.code(403).header('X-Frame-Options', 'DENY').header('Content-Security-Policy', "frame-ancestors 'none'");
+      return wantsHtml
+        ? reply.type('text/html; charset=utf-8').send(confirmLogoutPage(answer.location))
+        : reply.send({ message: 'sign-out requested from another site: confirm it at this location', location: answer.location });
     case 'backchannel-logout':
       if (answer.status === 200) return reply.code(200).send();
       if (answer.status === 405) reply.header('Allow', 'POST');

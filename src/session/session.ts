@@ -23,8 +23,11 @@ export interface Session {
   expiresAt: number;
 }
 
-/** Claims every session keeps whatever the configuration references. */
-export const ALWAYS_KEPT_CLAIMS: ReadonlySet<string> = new Set(['sub', 'iss', 'sid', 'exp']);
+/**
+ * Claims every session keeps whatever the configuration references; aud, azp and auth_time so a
+ * refreshed ID token can be held to the original authentication (OIDC Core 12.2).
+ */
+export const ALWAYS_KEPT_CLAIMS: ReadonlySet<string> = new Set(['sub', 'iss', 'sid', 'exp', 'aud', 'azp', 'auth_time']);
 
 /** Codec byte in front of the deflated JSON, so another encoding can follow without guessing. */
 const CODEC_DEFLATED_JSON = 1;

@@ -121,6 +121,22 @@ describe('a browser signing in through Caddy', () => {
   });
 
 
+  it('answers a cross-site logout navigation with a page to confirm on (not 2xx, so Caddy does not pass it on), whose link signs out', async () => {
+    const { browser } = await loginThroughProxy(`${site}/`, 'alice');
+    const forced = await browser.navigate(`${site}/logout`, { 'sec-fetch-site': 'cross-site' });
+    expect(forced.status).toBe(403);
+    expect(forced.setCookies).toEqual([]);
+    expect(forced.body).not.toContain('"headers"');
+    expect(forced.body).toContain(`href="${site}/logout"`);
+    expect(browser.jar.get(SESSION_COOKIE)).toBeDefined();
+    expect((await browser.send(`${site}/api/items`, { headers: API_HEADERS })).status).toBe(200);
+
+    const confirmed = await browser.navigate(`${site}/logout`, { 'sec-fetch-site': 'same-origin' });
+    expect(confirmed.status).toBe(302);
+    expect(confirmed.location?.startsWith(op.issuer)).toBe(true);
+    expect(browser.jar.get(SESSION_COOKIE)).toBeUndefined();
+  });
+
   it('never writes a cookie value, the code or a secret into the service log', async () => {
     const login = await loginThroughProxy(`${site}/logged`, 'alice');
     const session = login.browser.jar.get(SESSION_COOKIE)?.value ?? '';

@@ -15,8 +15,8 @@ describe('newSessionId', () => {
 describe('pruneClaims', () => {
   const claims = { sub: 's', iss: 'i', sid: 'x', exp: 1, aud: 'c', email: 'e', groups: ['g'], picture: 'p' };
 
-  it('keeps only the referenced claims and always sub, iss, sid and exp', () => {
-    expect(pruneClaims(claims, new Set(['email', 'groups']))).toEqual({ sub: 's', iss: 'i', sid: 'x', exp: 1, email: 'e', groups: ['g'] });
+  it('keeps only the referenced claims and always sub, iss, sid, exp, aud, azp and auth_time', () => {
+    expect(pruneClaims(claims, new Set(['email', 'groups']))).toEqual({ sub: 's', iss: 'i', sid: 'x', exp: 1, aud: 'c', email: 'e', groups: ['g'] });
   });
 
   it('ignores referenced names the token does not carry', () => {

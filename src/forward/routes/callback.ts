@@ -92,7 +92,7 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
       ...(tokens.accessTokenExpiresAt === undefined ? {} : { accessTokenExpiresAt: tokens.accessTokenExpiresAt }),
       createdAt: nowSeconds,
       renewedAt: nowSeconds,
-      expiresAt: nowSeconds + rt.config.session.expiry,
+      expiresAt: nowSeconds + Math.min(rt.config.session.expiry, rt.config.session.maxLifetime ?? Infinity),
     };
     // Keeping it may fail too (OFA_SESSION_TOO_LARGE: claims too big for one cookie).
     cookies = sessionCookies(cookieContext(rt), session, await rt.store.create(session, nowSeconds));

@@ -4,10 +4,10 @@ import { isSafeMethod, verifyCsrfToken } from '../../session/csrf.js';
 import { endSessionCookies, sessionCookies } from '../../session/session-cookies.js';
 import type { LoadedSession } from '../../session/store.js';
 import { dropsCookiesOnSuccess, type Answer } from '../answer.js';
-import { claimText, headerValueFromClaim } from '../forwarded-headers.js';
+import { checkIdentityHeaderBudget, claimText, headerValueFromClaim } from '../forwarded-headers.js';
 import { cookieContext, headerValue, isAt, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import { isTopLevelNavigation } from '../navigation.js';
-import { refreshSession } from '../refresh-session.js';
+import { refreshSession, slidExpiry } from '../refresh-session.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { resolveParsedUrlOption } from '../url-option.js';
 import { startLogin } from './start-login.js';
@@ -27,7 +27,19 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
   /** Set when the browser must get a new session cookie. */
   let cookieValue: string | undefined;
 
-  if (session.accessTokenExpiresAt !== undefined && nowSeconds >= session.accessTokenExpiresAt - ACCESS_TOKEN_EXPIRY_LEEWAY_SECONDS) {
+  // The absolute lifetime counts from sign-in: neither use (sliding) nor refresh extends it.
+  const { maxLifetime } = rt.config.session;
+  if (maxLifetime !== undefined && nowSeconds >= session.createdAt + maxLifetime) {
+    rt.log.info('session ended: session.maxLifetime has passed since sign-in');
+    await rt.store.revoke(session, nowSeconds);
+    return startLogin(rt, request, jar, endSessionCookies(rt.config));
+  }
+
+  const accessTokenExpired =
+    session.accessTokenExpiresAt !== undefined && nowSeconds >= session.accessTokenExpiresAt - ACCESS_TOKEN_EXPIRY_LEEWAY_SECONDS;
+  if (accessTokenExpired && refreshMustWait(rt, request, session)) {
+    rt.log.debug('access token expired; the refresh waits for a page load that can carry the new cookie');
+  } else if (accessTokenExpired) {
     const outcome = await refreshSession(rt, session, nowSeconds);
     if (!outcome.ok && outcome.transient) {
       // An outage at the provider is not a reason to sign everyone out: fail closed, keep the session.
@@ -63,7 +75,7 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
 
   const lifetime = rt.config.session.expiry;
   if (rt.config.session.sliding && nowSeconds - session.renewedAt >= Math.max(1, Math.floor(lifetime * SLIDING_RENEWAL_SHARE))) {
-    session = { ...session, renewedAt: nowSeconds, expiresAt: nowSeconds + lifetime };
+    session = { ...session, renewedAt: nowSeconds, expiresAt: slidExpiry(rt, session, nowSeconds) };
     cookieValue = await rt.store.save(session, nowSeconds);
   } else if (loaded.stale && cookieValue === undefined) {
     cookieValue = await rt.store.save(session, nowSeconds);
@@ -79,7 +91,31 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
   if (rt.urls.postLogin !== undefined && isAt(rt.urls.login, request.original) && isTopLevelNavigation(request.original.method, request.headers)) {
     return { kind: 'redirect', purpose: 'callback', location: resolveParsedUrlOption(rt.urls.postLogin, request.original.url).href, cookies };
   }
-  return { kind: 'allow', headers: forwardedHeaders(rt, sources), cookies, username: forwardedUsername(rt, sources) };
+  const headers = forwardedHeaders(rt, sources);
+  // Past what the proxies can carry, nginx would answer 502 and others cut silently: refuse clearly.
+  const budget = checkIdentityHeaderBudget(headers);
+  if (!budget.ok) {
+    rt.log.warn({ code: 'OFA_IDENTITY_HEADERS_TOO_LARGE', bytes: budget.bytes, limit: budget.limit, largest: budget.largest }, 'identity headers exceed their size budget; refusing');
+    return {
+      kind: 'error',
+      code: 'OFA_IDENTITY_HEADERS_TOO_LARGE',
+      detail: `the identity headers take ${budget.bytes} bytes, more than the ${budget.limit} the proxies can carry (largest: ${budget.largest})`,
+      retryUrl: undefined,
+      cookies,
+    };
+  }
+  return { kind: 'allow', headers, cookies, username: forwardedUsername(rt, sources) };
+}
+
+/**
+ * A rotating refresh token must not be spent unless its successor reaches the browser. Behind a
+ * proxy that drops a 2xx answer's cookies, a cookie session's refresh waits for a page load (whose
+ * 302 back to the same URL carries the cookie); the background request goes on with the session,
+ * still valid, and the claims it holds. A server-side store keeps the new token itself.
+ */
+function refreshMustWait(rt: MiddlewareRuntime, request: ForwardAuthRequest, session: LoadedSession['session']): boolean {
+  if (!rt.config.session.refresh || session.refreshToken === undefined) return false;
+  return !rt.store.serverSide && dropsCookiesOnSuccess(request.proxy) && !isTopLevelNavigation(request.original.method, request.headers);
 }
 
 function forwardedHeaders(rt: MiddlewareRuntime, sources: ClaimSources): Record<string, string> {

@@ -1,17 +1,32 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { buildEndSessionUrl } from 'openid-client';
 import type { CookieJar } from '../../session/cookies.js';
+import { isSafeMethod, verifyCsrfToken } from '../../session/csrf.js';
 import { endSessionCookies } from '../../session/session-cookies.js';
 import type { Answer } from '../answer.js';
-import { loadSession, type ForwardAuthRequest } from '../forward-request.js';
+import { headerValue, loadSession, type ForwardAuthRequest } from '../forward-request.js';
+import type { OriginalRequest } from '../original-request.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { resolveParsedUrlOption } from '../url-option.js';
 
 /**
  * logoutUrl: end the session here (revoked in the store, cookies cleared), then at the provider
  * when it has an end_session_endpoint, else go to postLogoutRedirectUrl or show a signed-out page.
+ * Not when another site asks: with csrf on, an unsafe method needs the token (403, session kept),
+ * and a cross-site request gets a page to confirm on, whose link is a same-origin navigation.
  */
 export async function handleLogout(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar): Promise<Answer> {
   const loaded = await loadSession(rt, jar, request.nowSeconds);
+  if (loaded !== undefined && rt.config.csrf !== undefined && !isSafeMethod(request.original.method)) {
+    const token = headerValue(request.headers, rt.config.csrf.headerName);
+    if (!verifyCsrfToken(rt.csrfKeys, loaded.session.id, token)) {
+      return { kind: 'deny', code: 'OFA_CSRF_INVALID', reason: 'missing or invalid CSRF token', cookies: [] };
+    }
+  }
+  if (isCrossSite(request.headers, request.original)) {
+    const here = rt.urls.logout === undefined ? request.original.url.href : resolveParsedUrlOption(rt.urls.logout, request.original.url).href;
+    return { kind: 'confirm-logout', location: here };
+  }
   if (loaded !== undefined) await rt.store.revoke(loaded.session, request.nowSeconds);
   const cookies = endSessionCookies(rt.config);
   const postLogout =
@@ -25,4 +40,20 @@ export async function handleLogout(rt: MiddlewareRuntime, request: ForwardAuthRe
   }
   if (postLogout !== undefined) return { kind: 'redirect', purpose: 'logout', location: postLogout, cookies };
   return { kind: 'signed-out', cookies };
+}
+
+/** Fetch Metadata sites a logout may come from without a confirmation: typed URLs, bookmarks, our own pages. */
+const TRUSTED_FETCH_SITES: ReadonlySet<string> = new Set(['none', 'same-origin', 'same-site']);
+
+/**
+ * Whether another site started this request. Sec-Fetch-Site when the browser sends it (pages cannot
+ * set it; an unknown value counts as cross-site); otherwise an Origin other than the request's own
+ * (`null` included). Without either, a typed URL or an old browser's same-site link: not cross-site.
+ */
+function isCrossSite(headers: IncomingHttpHeaders, original: OriginalRequest): boolean {
+  const site = headers['sec-fetch-site'];
+  if (site !== undefined) return typeof site !== 'string' || !TRUSTED_FETCH_SITES.has(site.trim().toLowerCase());
+  const origin = headers.origin;
+  if (origin === undefined) return false;
+  return typeof origin !== 'string' || origin.trim() !== original.url.origin;
 }

@@ -2,15 +2,26 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CookieJar } from '../../support/cookie-jar.js';
 import type { ForwardAuthResult } from '../../support/forward-auth-client.js';
 import { createTestKey, HOSTILE_CLIENT_ID, type IdTokenRecipe } from '../../support/hostile-provider.js';
-import { APP, callApi, expectLoginSucceeds, expectRefused, startRig, visit, type Rig } from './rig.js';
+import { forwardAuth } from '../../support/forward-auth-client.js';
+import { API_HEADERS, APP, callApi, expectLoginSucceeds, expectRefused, startRig, visit, type Rig } from './rig.js';
 
 const ACCESS_TOKEN_TTL = 60;
+/** When the user authenticated: a correct provider repeats it in every refreshed ID token (OIDC Core 12.2). */
+const AUTH_TIME = Math.floor(Date.now() / 1000) - 120;
 
 describe('a refresh answered by a hostile provider', () => {
   let rig: Rig;
 
   beforeAll(async () => {
-    rig = await startRig({ provider: { baseline: { expiresIn: ACCESS_TOKEN_TTL } } });
+    rig = await startRig({
+      provider: {
+        baseline: {
+          expiresIn: ACCESS_TOKEN_TTL,
+          idToken: { claims: { auth_time: AUTH_TIME } },
+          refreshIdToken: { claims: { auth_time: AUTH_TIME } },
+        },
+      },
+    });
   });
   afterAll(async () => {
     await rig?.stop();
@@ -30,6 +41,13 @@ describe('a refresh answered by a hostile provider', () => {
     return jar;
   }
 
+  /** A background request through a Traefik v3 that lists the session cookie in addAuthCookiesToResponse: a refresh reaches the browser. */
+  function callApiKeepingCookies(jar: CookieJar): Promise<ForwardAuthResult> {
+    return forwardAuth(rig.service.authAddress('test'), { url: `${APP}/api/data`, headers: API_HEADERS }, jar, {
+      addAuthCookiesToResponse: ['test-session'],
+    });
+  }
+
   async function expectSessionEnded(result: ForwardAuthResult, jar: CookieJar): Promise<void> {
     expect(result.authSetCookies.some((c) => c.startsWith('test-session=;') && c.includes('Max-Age=0'))).toBe(true);
     await expectRefused(rig, result, jar, { status: 401 });
@@ -37,7 +55,7 @@ describe('a refresh answered by a hostile provider', () => {
 
   async function expectRefreshedIdTokenEndsSession(recipe: IdTokenRecipe): Promise<void> {
     const jar = await signedInWithExpiredAccessToken();
-    rig.provider.behave({ refreshIdToken: recipe });
+    rig.provider.behave({ refreshIdToken: { ...recipe, claims: { auth_time: AUTH_TIME, ...recipe.claims } } });
     const before = refreshGrants();
     const result = await callApi(rig, jar);
     expect(refreshGrants()).toBe(before + 1);
@@ -60,6 +78,28 @@ describe('a refresh answered by a hostile provider', () => {
 
     it('ends the session when it adds an audience without azp', async () => {
       await expectRefreshedIdTokenEndsSession({ claims: { aud: [HOSTILE_CLIENT_ID, 'another-client'] } });
+    });
+
+    it('ends the session when it adds another audience, even one it authorizes with azp', async () => {
+      await expectRefreshedIdTokenEndsSession({ claims: { aud: [HOSTILE_CLIENT_ID, 'another-client'], azp: HOSTILE_CLIENT_ID } });
+    });
+
+    it('ends the session when it adds an azp the original did not have', async () => {
+      await expectRefreshedIdTokenEndsSession({ claims: { azp: HOSTILE_CLIENT_ID } });
+    });
+
+    it('ends the session when its auth_time is not the original authentication time', async () => {
+      await expectRefreshedIdTokenEndsSession({ claims: { auth_time: AUTH_TIME + 600 } });
+    });
+
+    it('ends the session when the original had azp and the refreshed one drops it', async () => {
+      rig.provider.behave({ idToken: { claims: { auth_time: AUTH_TIME, aud: [HOSTILE_CLIENT_ID, 'api'], azp: HOSTILE_CLIENT_ID } } });
+      await expectRefreshedIdTokenEndsSession({ claims: { aud: [HOSTILE_CLIENT_ID, 'api'] } });
+    });
+
+    it('ends the session when the original had azp and the refreshed one names the same audiences in another order but another azp', async () => {
+      rig.provider.behave({ idToken: { claims: { auth_time: AUTH_TIME, aud: [HOSTILE_CLIENT_ID, 'api'], azp: HOSTILE_CLIENT_ID } } });
+      await expectRefreshedIdTokenEndsSession({ claims: { aud: ['api', HOSTILE_CLIENT_ID], azp: 'api' } });
     });
 
     it('ends the session when it is signed by a key that is not the provider’s', async () => {
@@ -149,6 +189,33 @@ describe('a refresh answered by a hostile provider', () => {
       const before = refreshGrants();
       expect((await callApi(rig, jar)).status).toBe(200);
       expect(refreshGrants()).toBe(before + 1);
+    });
+
+    it('keeps the user signed in when the refreshed ID token repeats iss, sub, aud (in any order), azp and auth_time', async () => {
+      rig.provider.behave({
+        idToken: { claims: { auth_time: AUTH_TIME, aud: [HOSTILE_CLIENT_ID, 'api'], azp: HOSTILE_CLIENT_ID } },
+        refreshIdToken: { claims: { auth_time: AUTH_TIME, aud: ['api', HOSTILE_CLIENT_ID], azp: HOSTILE_CLIENT_ID } },
+      });
+      const jar = await signedInWithExpiredAccessToken();
+      const before = refreshGrants();
+      expect((await callApiKeepingCookies(jar)).status).toBe(200);
+      expect(refreshGrants()).toBe(before + 1);
+      // A second refresh compares against what the first one kept.
+      rig.service.advance(ACCESS_TOKEN_TTL + 10);
+      expect((await callApiKeepingCookies(jar)).status).toBe(200);
+      expect(refreshGrants()).toBe(before + 2);
+    });
+
+    it('keeps the user signed in when the refreshed ID token leaves auth_time out, and still holds the next one to the original', async () => {
+      const jar = await signedInWithExpiredAccessToken();
+      rig.provider.behave({ refreshIdToken: { claims: { auth_time: undefined } } });
+      const before = refreshGrants();
+      expect((await callApiKeepingCookies(jar)).status).toBe(200);
+      rig.service.advance(ACCESS_TOKEN_TTL + 10);
+      rig.provider.behave({ refreshIdToken: { claims: { auth_time: AUTH_TIME + 600 } } });
+      const result = await callApiKeepingCookies(jar);
+      expect(refreshGrants()).toBe(before + 2);
+      await expectSessionEnded(result, jar);
     });
 
     it('keeps the user signed in when the refresh brings no ID token', async () => {

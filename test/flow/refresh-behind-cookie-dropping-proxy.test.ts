@@ -1,0 +1,91 @@
+/**
+ * A refresh token is spent only when its successor can reach the browser. Behind Traefik v2.11
+ * (which passes no Set-Cookie of a 2xx auth answer, and says so with `X-Forward-Auth-Proxy:
+ * traefik-v2`), a background request with an expired access token does not refresh a cookie
+ * session; a page load does, on a 302. With sessions in Redis the refresh happens as before.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CookieJar } from '../support/cookie-jar.js';
+import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthOptions } from '../support/forward-auth-client.js';
+import { startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
+import { startRedisServer, type RedisServer } from '../support/redis.js';
+import { makeRedisMiddlewareConfig, makeRedisStoreConfig, makeServiceConfig, startRestartableService, type RestartableService } from '../support/redis-service.js';
+
+const APP = TEST_APP_ORIGIN;
+const ACCESS_TOKEN_TTL = 60;
+const TRAEFIK_V2: ForwardAuthOptions = { version: 'v2.11', authResponseHeaders: ['X-User'] };
+const V2_HEADER = { 'x-forward-auth-proxy': 'traefik-v2' };
+const API_HEADERS = { accept: 'application/json', 'sec-fetch-mode': 'cors', 'sec-fetch-dest': 'empty', ...V2_HEADER };
+
+describe('an expired access token behind Traefik v2.11', () => {
+  let op: DevProvider;
+  let redis: RedisServer;
+  let service: RestartableService;
+  let refreshGrants = 0;
+  let grantErrors = 0;
+
+  beforeAll(async () => {
+    op = await startTestProvider({ ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 86_400 }, rotateRefreshToken: true });
+    op.provider.on('grant.success', (...args: unknown[]) => {
+      const ctx = args[0] as { oidc?: { params?: { grant_type?: unknown } } };
+      if (ctx.oidc?.params?.grant_type === 'refresh_token') refreshGrants += 1;
+    });
+    op.provider.on('grant.error', () => {
+      grantErrors += 1;
+    });
+    redis = await startRedisServer();
+    const storeConfig = makeRedisStoreConfig({ endpoints: [redis.address] });
+    const redisMiddleware = makeRedisMiddlewareConfig(storeConfig, { name: 'redis', issuer: op.issuer, forwardHeaders: { 'X-User': 'sub' } });
+    const cookieMiddleware = { ...makeRedisMiddlewareConfig(storeConfig, { name: 'cookie', issuer: op.issuer, forwardHeaders: { 'X-User': 'sub' } }) };
+    service = await startRestartableService(
+      makeServiceConfig([redisMiddleware, { ...cookieMiddleware, session: { ...cookieMiddleware.session, store: undefined } }]),
+    );
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await redis?.destroy();
+    await op?.stop();
+  });
+
+  async function login(name: string): Promise<CookieJar> {
+    const result = await browserLogin({ authAddress: service.authAddress(name), url: `${APP}/`, user: 'alice', ...TRAEFIK_V2 });
+    expect(result.final.status).toBe(200);
+    return result.jar;
+  }
+
+  function api(name: string, jar: CookieJar) {
+    return forwardAuth(service.authAddress(name), { url: `${APP}/api/items`, headers: API_HEADERS }, jar, TRAEFIK_V2);
+  }
+
+  it('with a cookie session: a background request goes on as the user without a refresh; a page load refreshes on a 302', async () => {
+    const jar = await login('cookie');
+    const before = refreshGrants;
+    const errors = grantErrors;
+    service.advance(ACCESS_TOKEN_TTL + 10);
+    const background = await api('cookie', jar);
+    expect(background.status).toBe(200);
+    expect(background.upstreamHeaders['x-user']).toBe('alice');
+    expect(refreshGrants).toBe(before);
+
+    const page = await forwardAuth(service.authAddress('cookie'), { url: `${APP}/reports`, headers: { ...NAVIGATION_HEADERS, ...V2_HEADER } }, jar, TRAEFIK_V2);
+    expect(page.status).toBe(302);
+    expect(page.location).toBe(`${APP}/reports`);
+    expect(page.setCookies.some((c) => c.startsWith('cookie-session=v'))).toBe(true);
+    expect(refreshGrants).toBe(before + 1);
+    expect((await api('cookie', jar)).status).toBe(200);
+    expect(refreshGrants).toBe(before + 1);
+    expect(grantErrors).toBe(errors);
+  });
+
+  it('with sessions in Redis: a background request refreshes server-side, as before', async () => {
+    const jar = await login('redis');
+    const before = refreshGrants;
+    service.advance(ACCESS_TOKEN_TTL + 10);
+    const background = await api('redis', jar);
+    expect(background.status).toBe(200);
+    expect(background.upstreamHeaders['x-user']).toBe('alice');
+    expect(refreshGrants).toBe(before + 1);
+    expect((await api('redis', jar)).status).toBe(200);
+    expect(refreshGrants).toBe(before + 1);
+  });
+});
