@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../deploy/demo/echo-upstream.js';
-import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
+import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider, countGrants, type GrantCounter } from '../support/op.js';
 import { findFreePort } from '../support/scripted-server.js';
 import { startService, type TestService } from '../support/service.js';
 import { startCaddy, type RunningCaddy } from './caddy-process.js';
@@ -26,9 +26,7 @@ let op: DevProvider;
 let service: TestService;
 let caddy: RunningCaddy;
 let site: string;
-let refreshGrants = 0;
-/** Token requests the provider refused: a spent refresh token used again is one (and revokes the grant). */
-let grantErrors = 0;
+let grants: GrantCounter;
 
 beforeAll(async () => {
   const caddyPort = await findFreePort();
@@ -39,13 +37,7 @@ beforeAll(async () => {
     rotateRefreshToken: true,
     clients: [{ client_id: TEST_CLIENT_ID, client_secret: TEST_CLIENT_SECRET, redirect_uris: [`${site}/callback`], post_logout_redirect_uris: [`${site}/`] }],
   });
-  op.provider.on('grant.success', (...args: unknown[]) => {
-    const ctx = args[0] as { oidc?: { params?: { grant_type?: unknown } } };
-    if (ctx.oidc?.params?.grant_type === 'refresh_token') refreshGrants += 1;
-  });
-  op.provider.on('grant.error', () => {
-    grantErrors += 1;
-  });
+  grants = countGrants(op);
   service = await startService({
     trustedProxies: ['127.0.0.1/32'],
     middlewares: [
@@ -79,8 +71,8 @@ describe('an expired access token behind Caddy, with cookie sessions and rotatin
     const { browser } = await loginThroughProxy(`${site}/`, 'alice');
     const signedIn = browser.jar.get(SESSION_COOKIE)?.value;
     expect(signedIn).toBeDefined();
-    const grantsBefore = refreshGrants;
-    const errorsBefore = grantErrors;
+    const grantsBefore = grants.refreshGrants;
+    const errorsBefore = grants.grantErrors;
     service.advance(ACCESS_TOKEN_TTL + 10);
 
     // The session is still valid: the request goes on as alice, and no refresh token is spent for a
@@ -91,14 +83,14 @@ describe('an expired access token behind Caddy, with cookie sessions and rotatin
       expect(background.setCookies).toEqual([]);
       expect((JSON.parse(background.body) as EchoedRequest).headers['x-forwarded-user']).toBe('alice@example.com');
     }
-    expect(refreshGrants).toBe(grantsBefore);
+    expect(grants.refreshGrants).toBe(grantsBefore);
     expect(browser.jar.get(SESSION_COOKIE)?.value).toBe(signedIn);
 
     const page = `${site}/reports?month=5`;
     const renewal = await browser.navigate(page);
     expect(renewal.status).toBe(302);
     expect(renewal.location).toBe(page);
-    expect(refreshGrants).toBe(grantsBefore + 1);
+    expect(grants.refreshGrants).toBe(grantsBefore + 1);
     const refreshed = browser.jar.get(SESSION_COOKIE)?.value;
     expect(refreshed).toBeDefined();
     expect(refreshed).not.toBe(signedIn);
@@ -106,7 +98,7 @@ describe('an expired access token behind Caddy, with cookie sessions and rotatin
     const landed = await browser.navigate(page, { Accept: 'application/json' });
     expect(landed.status).toBe(200);
     expect((JSON.parse(landed.body) as EchoedRequest).headers['x-forwarded-user']).toBe('alice@example.com');
-    expect(refreshGrants).toBe(grantsBefore + 1);
+    expect(grants.refreshGrants).toBe(grantsBefore + 1);
 
     // The browser holds the rotated refresh token: the next expiry refreshes again, with no reuse
     // at the provider and the grant intact.
@@ -114,8 +106,8 @@ describe('an expired access token behind Caddy, with cookie sessions and rotatin
     expect((await browser.send(`${site}/api/items`, { headers: API_HEADERS })).status).toBe(200);
     const again = await browser.navigate(page);
     expect(again.status).toBe(302);
-    expect(refreshGrants).toBe(grantsBefore + 2);
+    expect(grants.refreshGrants).toBe(grantsBefore + 2);
     expect((await browser.navigate(page, { Accept: 'application/json' })).status).toBe(200);
-    expect(grantErrors).toBe(errorsBefore);
+    expect(grants.grantErrors).toBe(errorsBefore);
   });
 });

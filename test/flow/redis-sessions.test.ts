@@ -14,7 +14,7 @@ import { createSealer } from '../../src/session/seal.js';
 import { newSessionId } from '../../src/session/session.js';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthOptions, type ForwardAuthResult } from '../support/forward-auth-client.js';
-import { completeLogin, DEV_USERS, startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT_ID, type DevProvider } from '../support/op.js';
+import { completeLogin, DEV_USERS, startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT_ID, type DevProvider, countGrants, type GrantCounter } from '../support/op.js';
 import { startRedisSentinelGroup, startRedisServer, type RedisSentinelGroup, type RedisServer } from '../support/redis.js';
 import {
   makeRedisMiddlewareConfig,
@@ -70,22 +70,13 @@ async function poll<T>(attempt: () => Promise<T>, done: (value: T) => boolean, w
 }
 
 let op: DevProvider;
-/** Refresh-token grants the provider answered with tokens. */
-let refreshGrants = 0;
-/** Token requests the provider refused (a reused refresh token among them). */
-let grantErrors = 0;
+let grants: GrantCounter;
 
 beforeAll(async () => {
   // The ID token outlives every clock jump here; the access token does not. Every refresh returns a
   // new refresh token, and a spent one used again makes the provider revoke the whole grant.
   op = await startTestProvider({ ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 86_400 }, rotateRefreshToken: true });
-  op.provider.on('grant.success', (...args: unknown[]) => {
-    const ctx = args[0] as { oidc?: { params?: { grant_type?: unknown } } };
-    if (ctx.oidc?.params?.grant_type === 'refresh_token') refreshGrants += 1;
-  });
-  op.provider.on('grant.error', () => {
-    grantErrors += 1;
-  });
+  grants = countGrants(op);
 });
 afterAll(async () => {
   await op?.stop();
@@ -212,11 +203,11 @@ describe('sessions in one Redis server', () => {
       await inspector.expire(key, EXPIRY - SLIDING_STEP);
       service.advance(SLIDING_STEP);
       moved += SLIDING_STEP;
-      const grantsBefore = refreshGrants;
+      const grantsBefore = grants.refreshGrants;
       const slid = await check(service, jar);
       expectSignedInAs(slid, 'alice');
       expect(sessionSetCookies(slid)).toEqual([]);
-      expect(refreshGrants).toBe(grantsBefore);
+      expect(grants.refreshGrants).toBe(grantsBefore);
       expect(await inspector.ttl(key)).toBeGreaterThan(EXPIRY - 10);
 
       // Now the access token has expired: a refresh, again without a new cookie.
@@ -226,7 +217,7 @@ describe('sessions in one Redis server', () => {
       const refreshed = await check(service, jar);
       expectSignedInAs(refreshed, 'alice');
       expect(sessionSetCookies(refreshed)).toEqual([]);
-      expect(refreshGrants).toBe(grantsBefore + 1);
+      expect(grants.refreshGrants).toBe(grantsBefore + 1);
       expect(await inspector.ttl(key)).toBeGreaterThan(EXPIRY - 10);
 
       // And the cookie keeps working, unchanged, on the refreshed session (no second refresh).
@@ -234,7 +225,7 @@ describe('sessions in one Redis server', () => {
       expectSignedInAs(again, 'alice');
       expect(sessionSetCookies(again)).toEqual([]);
       expect(jar.get(SESSION_COOKIE)?.value).toBe(cookie);
-      expect(refreshGrants).toBe(grantsBefore + 1);
+      expect(grants.refreshGrants).toBe(grantsBefore + 1);
     } finally {
       service.advance(-moved);
     }
@@ -262,8 +253,8 @@ describe('sessions in one Redis server', () => {
       const { jar } = await loginWithKey();
       const cookie = jar.cookieHeader(`${APP}/api/data`) ?? '';
       advanceBoth(PAST_ACCESS_TOKEN);
-      const grantsBefore = refreshGrants;
-      const errorsBefore = grantErrors;
+      const grantsBefore = grants.refreshGrants;
+      const errorsBefore = grants.grantErrors;
       // Both replicas have loaded the expired session and want to refresh before the first refresh ends.
       const restore = slowTokenEndpoint(op.server, 500);
       let results: ForwardAuthResult[];
@@ -279,22 +270,22 @@ describe('sessions in one Redis server', () => {
         expectSignedInAs(result, 'alice');
         expect(sessionSetCookies(result)).toEqual([]);
       }
-      expect(refreshGrants).toBe(grantsBefore + 1);
-      expect(grantErrors).toBe(errorsBefore);
+      expect(grants.refreshGrants).toBe(grantsBefore + 1);
+      expect(grants.grantErrors).toBe(errorsBefore);
 
       // Either replica reads the refreshed session; nobody refreshes again.
       expectSignedInAs(await checkWithCookie(replica, cookie), 'alice');
       expectSignedInAs(await checkWithCookie(service, cookie), 'alice');
-      expect(refreshGrants).toBe(grantsBefore + 1);
+      expect(grants.refreshGrants).toBe(grantsBefore + 1);
 
       // The next refresh spends the rotated token: were the spent one kept, the provider would see
       // it reused, revoke the grant, and this request would be refused.
       advanceBoth(PAST_ACCESS_TOKEN);
       expectSignedInAs(await checkWithCookie(replica, cookie), 'alice');
-      expect(refreshGrants).toBe(grantsBefore + 2);
+      expect(grants.refreshGrants).toBe(grantsBefore + 2);
       expectSignedInAs(await checkWithCookie(service, cookie), 'alice');
-      expect(refreshGrants).toBe(grantsBefore + 2);
-      expect(grantErrors).toBe(errorsBefore);
+      expect(grants.refreshGrants).toBe(grantsBefore + 2);
+      expect(grants.grantErrors).toBe(errorsBefore);
     } finally {
       service.advance(-moved);
       await replica.stop();
@@ -469,7 +460,7 @@ describe('sessions in a Redis Sentinel group', () => {
     }
     const outcomes: Promise<Outcome>[] = [];
     const targets = [...sessions, ...forged.map((cookie) => ({ user: undefined, cookie }))];
-    const grantsBefore = refreshGrants;
+    const grantsBefore = grants.refreshGrants;
     let streaming = true;
     let moved = 0;
     const clock = setInterval(() => {
@@ -509,7 +500,7 @@ describe('sessions in a Redis Sentinel group', () => {
     }
     const seen = await Promise.all(outcomes);
     expect(seen.length).toBeGreaterThan(50);
-    expect(refreshGrants - grantsBefore).toBeGreaterThanOrEqual(sessions.length);
+    expect(grants.refreshGrants - grantsBefore).toBeGreaterThanOrEqual(sessions.length);
     for (const outcome of seen) {
       if (outcome.user === undefined) {
         expect([401, 503]).toContain(outcome.status);

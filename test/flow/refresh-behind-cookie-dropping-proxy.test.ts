@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthOptions } from '../support/forward-auth-client.js';
-import { startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
+import { startTestProvider, TEST_APP_ORIGIN, type DevProvider, countGrants, type GrantCounter } from '../support/op.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { makeRedisMiddlewareConfig, makeRedisStoreConfig, makeServiceConfig, startRestartableService, type RestartableService } from '../support/redis-service.js';
 
@@ -21,18 +21,11 @@ describe('an expired access token behind Traefik v2.11', () => {
   let op: DevProvider;
   let redis: RedisServer;
   let service: RestartableService;
-  let refreshGrants = 0;
-  let grantErrors = 0;
+  let grants: GrantCounter;
 
   beforeAll(async () => {
     op = await startTestProvider({ ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 86_400 }, rotateRefreshToken: true });
-    op.provider.on('grant.success', (...args: unknown[]) => {
-      const ctx = args[0] as { oidc?: { params?: { grant_type?: unknown } } };
-      if (ctx.oidc?.params?.grant_type === 'refresh_token') refreshGrants += 1;
-    });
-    op.provider.on('grant.error', () => {
-      grantErrors += 1;
-    });
+    grants = countGrants(op);
     redis = await startRedisServer();
     const storeConfig = makeRedisStoreConfig({ endpoints: [redis.address] });
     const redisMiddleware = makeRedisMiddlewareConfig(storeConfig, { name: 'redis', issuer: op.issuer, forwardHeaders: { 'X-User': 'sub' } });
@@ -59,33 +52,33 @@ describe('an expired access token behind Traefik v2.11', () => {
 
   it('with a cookie session: a background request goes on as the user without a refresh; a page load refreshes on a 302', async () => {
     const jar = await login('cookie');
-    const before = refreshGrants;
-    const errors = grantErrors;
+    const before = grants.refreshGrants;
+    const errors = grants.grantErrors;
     service.advance(ACCESS_TOKEN_TTL + 10);
     const background = await api('cookie', jar);
     expect(background.status).toBe(200);
     expect(background.upstreamHeaders['x-user']).toBe('alice');
-    expect(refreshGrants).toBe(before);
+    expect(grants.refreshGrants).toBe(before);
 
     const page = await forwardAuth(service.authAddress('cookie'), { url: `${APP}/reports`, headers: { ...NAVIGATION_HEADERS, ...V2_HEADER } }, jar, TRAEFIK_V2);
     expect(page.status).toBe(302);
     expect(page.location).toBe(`${APP}/reports`);
     expect(page.setCookies.some((c) => c.startsWith('cookie-session=v'))).toBe(true);
-    expect(refreshGrants).toBe(before + 1);
+    expect(grants.refreshGrants).toBe(before + 1);
     expect((await api('cookie', jar)).status).toBe(200);
-    expect(refreshGrants).toBe(before + 1);
-    expect(grantErrors).toBe(errors);
+    expect(grants.refreshGrants).toBe(before + 1);
+    expect(grants.grantErrors).toBe(errors);
   });
 
   it('with sessions in Redis: a background request refreshes server-side, as before', async () => {
     const jar = await login('redis');
-    const before = refreshGrants;
+    const before = grants.refreshGrants;
     service.advance(ACCESS_TOKEN_TTL + 10);
     const background = await api('redis', jar);
     expect(background.status).toBe(200);
     expect(background.upstreamHeaders['x-user']).toBe('alice');
-    expect(refreshGrants).toBe(before + 1);
+    expect(grants.refreshGrants).toBe(before + 1);
     expect((await api('redis', jar)).status).toBe(200);
-    expect(refreshGrants).toBe(before + 1);
+    expect(grants.refreshGrants).toBe(before + 1);
   });
 });

@@ -141,3 +141,31 @@ export async function signOutAtProvider(issuer: string, providerJar: CookieJar):
   // Her session at the provider is over.
   expect(providerJar.get('_session')).toBeUndefined();
 }
+
+/** Live counts of what the provider's token endpoint did, for tests that must see a refresh token spent once. */
+export interface GrantCounter {
+  /** refresh_token grants answered with tokens. */
+  readonly refreshGrants: number;
+  /** Token requests refused (a reused, rotated refresh token among them: the provider then revokes the grant). */
+  readonly grantErrors: number;
+}
+
+export function countGrants(provider: DevProvider): GrantCounter {
+  let refreshGrants = 0;
+  let grantErrors = 0;
+  provider.provider.on('grant.success', (...args: unknown[]) => {
+    const ctx = args[0] as { oidc?: { params?: { grant_type?: unknown } } };
+    if (ctx.oidc?.params?.grant_type === 'refresh_token') refreshGrants += 1;
+  });
+  provider.provider.on('grant.error', () => {
+    grantErrors += 1;
+  });
+  return {
+    get refreshGrants() {
+      return refreshGrants;
+    },
+    get grantErrors() {
+      return grantErrors;
+    },
+  };
+}
