@@ -15,15 +15,14 @@ import {
   type ProblemSink,
   type RawObject,
 } from './field-reader.js';
-import { parseHostPort } from './network.js';
+import { checkPair, queueSecret, type Mutable, type Reading } from './option-reading.js';
+import { readRedis } from './redis-config.js';
 import { isReservedHeaderName } from './reserved-headers.js';
 import type { PendingSecret } from './secret-references.js';
 import type {
   ClientConfig,
   CsrfConfig,
   MiddlewareConfig,
-  RedisStoreConfig,
-  RedisTlsConfig,
   SessionConfig,
   StateCookieConfig,
 } from './types.js';
@@ -85,14 +84,6 @@ export interface MiddlewareSource {
   /** Where problems point, e.g. `middlewares.app`. */
   readonly path: string;
   readonly options: RawObject;
-}
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-interface Reading {
-  readonly sink: ProblemSink;
-  readonly pending: PendingSecret[];
-  readonly namespace: string | undefined;
 }
 
 /**
@@ -186,20 +177,6 @@ function readRequiredString(object: RawObject, key: string, path: string, sink: 
 
 function reportReason(sink: ProblemSink, path: string, reason: string | undefined): void {
   if (reason !== undefined) sink.error(path, reason);
-}
-
-/** Queues a secret-bearing option for resolution; returns whether it was given at all. */
-function queueSecret(
-  object: RawObject,
-  key: string,
-  path: string,
-  reading: Reading,
-  assign: (value: string) => void,
-): boolean {
-  const raw = readOptionalString(object, key, path, reading.sink);
-  if (raw === undefined) return object[key] !== undefined && object[key] !== null && object[key] !== '';
-  reading.pending.push({ path: joinPath(path, key), raw, namespace: reading.namespace, assign });
-  return true;
 }
 
 function readClaimsExpression(options: RawObject, path: string, sink: ProblemSink): string | undefined {
@@ -300,11 +277,6 @@ function readClientConfig(options: RawObject, path: string, reading: Reading): C
   };
 }
 
-function checkPair(hasCert: boolean, hasKey: boolean, tlsPath: string, sink: ProblemSink): void {
-  if (hasCert && !hasKey) sink.error(joinPath(tlsPath, 'key'), 'is required when cert is set');
-  if (hasKey && !hasCert) sink.error(joinPath(tlsPath, 'cert'), 'is required when key is set');
-}
-
 function readStateCookie(options: RawObject, path: string, name: string, sink: ProblemSink): StateCookieConfig {
   const here = joinPath(path, 'stateCookie');
   const object = readObject(options, 'stateCookie', path, [...COOKIE_KEYS, 'maxAge'], sink) ?? {};
@@ -328,81 +300,6 @@ function readSession(options: RawObject, path: string, name: string, reading: Re
     refresh: readBoolean(object, 'refresh', here, sink) ?? true,
     store: redis === undefined ? undefined : { redis },
   };
-}
-
-const REDIS_KEYS = ['endpoints', 'username', 'password', 'database', 'cluster', 'tls', 'sentinel'];
-
-function readRedis(store: RawObject, path: string, reading: Reading): RedisStoreConfig | undefined {
-  const { sink } = reading;
-  const here = joinPath(path, 'redis');
-  const object = readObject(store, 'redis', path, REDIS_KEYS, sink);
-  if (object === undefined) return undefined;
-
-  const endpoints = readStringList(object, 'endpoints', here, sink);
-  const endpointsGiven = object['endpoints'] !== undefined && object['endpoints'] !== null;
-  if (!endpointsGiven || endpoints?.length === 0) {
-    sink.error(joinPath(here, 'endpoints'), 'is required (a list of host:port)');
-  } else {
-    endpoints?.forEach((endpoint, index) => {
-      const parsed = parseHostPort(endpoint);
-      if ('reason' in parsed) sink.error(`${joinPath(here, 'endpoints')}[${index}]`, parsed.reason);
-      else if (parsed.port === 0) sink.error(`${joinPath(here, 'endpoints')}[${index}]`, 'port must not be 0');
-    });
-  }
-
-  const cluster = readBoolean(object, 'cluster', here, sink) ?? false;
-  let database = readNumber(object, 'database', here, { integer: true, min: 0 }, sink) ?? 0;
-  if (cluster && object['database'] !== undefined && object['database'] !== null) {
-    sink.warn(joinPath(here, 'database'), 'is ignored with cluster: true (Redis Cluster only has database 0)');
-    database = 0;
-  }
-
-  const config: Mutable<RedisStoreConfig> = {
-    endpoints: endpoints ?? [],
-    username: undefined,
-    password: undefined,
-    database,
-    cluster,
-    tls: readRedisTls(object, here, reading),
-    sentinel: undefined,
-  };
-  queueSecret(object, 'username', here, reading, (value) => (config.username = value));
-  queueSecret(object, 'password', here, reading, (value) => (config.password = value));
-
-  const sentinelPath = joinPath(here, 'sentinel');
-  const sentinelObject = readObject(object, 'sentinel', here, ['masterSet', 'username', 'password'], sink);
-  if (sentinelObject !== undefined) {
-    if (cluster) sink.error(sentinelPath, 'cannot be combined with cluster: true');
-    const masterSet = readOptionalString(sentinelObject, 'masterSet', sentinelPath, sink);
-    if (masterSet === undefined) sink.error(joinPath(sentinelPath, 'masterSet'), 'is required when using Sentinel');
-    const sentinel: Mutable<NonNullable<RedisStoreConfig['sentinel']>> = {
-      masterSet: masterSet ?? '',
-      username: undefined,
-      password: undefined,
-    };
-    queueSecret(sentinelObject, 'username', sentinelPath, reading, (value) => (sentinel.username = value));
-    queueSecret(sentinelObject, 'password', sentinelPath, reading, (value) => (sentinel.password = value));
-    config.sentinel = sentinel;
-  }
-  return config;
-}
-
-function readRedisTls(redis: RawObject, path: string, reading: Reading): RedisTlsConfig | undefined {
-  const { sink } = reading;
-  const here = joinPath(path, 'tls');
-  const object = readObject(redis, 'tls', path, ['caBundle', 'cert', 'key', 'insecureSkipVerify'], sink);
-  if (object === undefined) return undefined;
-  const tls: Mutable<RedisTlsConfig> = {
-    caBundle: undefined,
-    cert: undefined,
-    key: undefined,
-    insecureSkipVerify: readBoolean(object, 'insecureSkipVerify', here, sink) ?? false,
-  };
-  queueSecret(object, 'caBundle', here, reading, (value) => (tls.caBundle = value));
-  const hasCert = queueSecret(object, 'cert', here, reading, (value) => (tls.cert = value));
-  const hasKey = queueSecret(object, 'key', here, reading, (value) => (tls.key = value));
-  checkPair(hasCert, hasKey, here, sink);
-  return tls;
 }
 
 function readCsrf(options: RawObject, path: string, sink: ProblemSink): CsrfConfig | undefined {

@@ -4,6 +4,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { OfaError } from '../errors.js';
 import { closeRedisConnection } from './redis-connection.js';
+import { ADD_TO_INDEX, COMPARE_AND_SET, createRedisKeys, isSessionId, RELEASE_LOCK } from './redis-keys.js';
 import type { Sealer } from './seal.js';
 import { openSession, sealSession } from './sealed-session.js';
 import type { Session } from './session.js';
@@ -42,7 +43,6 @@ export interface RedisSessionStoreOptions {
  * is dropped before it costs a decryption.
  */
 const MAX_COOKIE_CHARS = 256;
-const SESSION_ID = /^[A-Za-z0-9_-]{22}$/;
 const DEFAULT_REFRESH_LOCK_SECONDS = 30;
 /** How often a replica waiting for another one's refresh looks at the lock. */
 const LOCK_POLL_MS = 50;
@@ -52,43 +52,11 @@ const MAX_WRITE_ROUNDS = 4;
 const SESSION_ENDED: RefreshOutcome = Object.freeze({ ok: false, reason: 'session ended', transient: false });
 const REFRESHING_ELSEWHERE: RefreshOutcome = Object.freeze({ ok: false, reason: 'another replica is refreshing', transient: true });
 
-/**
- * Replaces the stored value only while it is still the one we read (ARGV[1]: its SHA-1, or '' for
- * any value), and never brings back a key that is gone: a revoked session stays revoked, and a
- * sliding renewal that read the session before a refresh cannot put the spent refresh token back.
- */
-const COMPARE_AND_SET = `
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-if ARGV[1] ~= '' and redis.sha1hex(current) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-return 1
-`;
-
-/** Deletes the lock only while it still holds our token: a lock that expired and was taken by another replica is theirs. */
-const RELEASE_LOCK = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`;
-
-/**
- * Adds a session to an index scored by its createdAt, and lets the index live at least ARGV[3]
- * seconds: never shortened, so it outlives every session in it. (EXPIRE … GT would not do:
- * it treats a key without a TTL as infinite and leaves it without one.)
- */
-const ADD_TO_INDEX = `
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-if redis.call('TTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-return 1
-`;
-
 interface StoredSession {
   /** The sealed value as read, to compare-and-set against. */
   readonly raw: string;
   readonly session: Session;
 }
-
-const isSessionId = (value: string): boolean => SESSION_ID.test(value);
 
 /** A refresh moved the session on: its tokens are not the ones `before` carried. */
 const refreshedSince = (after: Session, before: Session): boolean =>
@@ -103,10 +71,6 @@ const withLaterExpiry = (kept: Session, other: Session): Session => ({
 
 /** Seconds until expiresAt, at least 1: Redis rejects EX 0, and load checks the time anyway. */
 const secondsUntil = (expiresAt: number, nowSeconds: number): number => Math.max(1, Math.ceil(expiresAt - nowSeconds));
-
-/** Provider values (issuer, sid, sub, jti) never appear in key names: only a digest of them. */
-const digest = (issuer: string, value: string): string =>
-  createHash('sha256').update(issuer).update('\0').update(value).digest('base64url');
 
 /**
  * What is safe to carry from an ioredis error: ioredis attaches the failed command with its
@@ -124,10 +88,6 @@ function safeCause(error: unknown): Error {
 
 function validateOptions(options: RedisSessionStoreOptions): void {
   if (typeof options.purpose !== 'string' || options.purpose.length === 0) throw new TypeError('the Redis session store needs a purpose');
-  // A brace in the prefix would become the Cluster hash tag of every key, instead of the session id.
-  if (typeof options.keyPrefix !== 'string' || options.keyPrefix.length === 0 || /[{}]/.test(options.keyPrefix)) {
-    throw new TypeError('the Redis key prefix must be a non-empty string without { or }');
-  }
   if (!Number.isInteger(options.sessionLifetimeSeconds) || options.sessionLifetimeSeconds <= 0) {
     throw new TypeError('sessionLifetimeSeconds must be a positive integer');
   }
@@ -141,15 +101,7 @@ function validateOptions(options: RedisSessionStoreOptions): void {
  * after login. Sliding renewal and refresh rewrite the Redis value, whose TTL follows expiresAt and
  * is the authority on how long a session lives.
  *
- * Keys (p = keyPrefix; {id} is the Cluster hash tag, so one session's keys share a slot):
- *   p s:{id}        the sealed session, EX until expiresAt
- *   p s:{id}:lock   the cross-replica refresh lock, PX refreshLockSeconds
- *   p sid:<digest>  sorted set of session ids of one provider login (issuer, sid), scored by createdAt
- *   p sub:<digest>  sorted set of session ids of one user (issuer, sub), scored by createdAt
- *   p jti:<digest>  a back-channel logout token id, EX until the token expires
- * The index keys live in other slots than the sessions they name: nothing here sends one command
- * (or one script) across slots. Scripts go by EVAL rather than defineCommand: they are a few
- * hundred bytes, and the client may be shared with other stores, so it is not ours to extend.
+ * Keys and the Lua scripts that change them: see redis-keys.ts.
  *
  * Writes after a login are compare-and-set against the value read (never onto a missing key): a
  * sliding save and a refresh racing on two replicas each keep their part, and a revoked session
@@ -175,11 +127,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   const refreshes = createSingleFlight<string, RefreshOutcome>();
   let closed = false;
 
-  const sessionKey = (id: string): string => `${p}s:{${id}}`;
-  const lockKey = (id: string): string => `${p}s:{${id}}:lock`;
-  const providerSessionKey = (issuer: string, sid: string): string => `${p}sid:${digest(issuer, sid)}`;
-  const subjectKey = (issuer: string, subject: string): string => `${p}sub:${digest(issuer, subject)}`;
-  const logoutTokenKey = (issuer: string, jti: string): string => `${p}jti:${digest(issuer, jti)}`;
+  const { sessionKey, lockKey, providerSessionKey, subjectKey, logoutTokenKey } = createRedisKeys(p);
 
   /** Ids handed to us by callers become key names: anything but our own 22-character ids is misuse. */
   function assertSessionId(id: string): void {
