@@ -34,6 +34,7 @@ export interface MiddlewareRuntime {
   readonly sealer: Sealer;
   readonly store: SessionStore;
   readonly csrfKeys: CsrfKeys;
+  readonly callbackDeadlineMs: number;
   readonly urls: {
     readonly redirect: ParsedUrlOption;
     readonly login: ParsedUrlOption | undefined;
@@ -52,7 +53,15 @@ export interface MiddlewareRuntimeDeps {
   readonly sealer: Sealer;
   /** Defaults to the cookie store; the Redis store plugs in here. */
   readonly store?: SessionStore;
+  /** Default CALLBACK_DEADLINE_MS; tests shorten it. */
+  readonly callbackDeadlineMs?: number;
 }
+
+/**
+ * The longest a callback may spend at the provider (keys, token, with their retries). Traefik
+ * answers a bare 500 when its auth request takes 30 s: our own 504 page must come well before.
+ */
+export const CALLBACK_DEADLINE_MS = 20_000;
 
 /**
  * The sealing purpose of a middleware's session cookies (and Redis values): bound to its name,
@@ -98,6 +107,7 @@ export function createMiddlewareRuntime(config: MiddlewareConfig, deps: Middlewa
       deps.store ??
       createCookieSessionStore({ sealer: deps.sealer, purpose: sessionPurpose(config), sessionLifetimeSeconds: config.session.expiry }),
     csrfKeys: deriveCsrfKeys(deps.server.secrets),
+    callbackDeadlineMs: deps.callbackDeadlineMs ?? CALLBACK_DEADLINE_MS,
     urls: {
       redirect: parseUrlOption(config.redirectUrl),
       login: optional(config.loginUrl),

@@ -22,6 +22,8 @@ export interface AppDeps {
   /** Per-middleware provider clients (tests may inject their own); built from the config otherwise. */
   readonly providers?: Readonly<Record<string, ProviderClient>>;
   readonly stores?: Readonly<Record<string, SessionStore>>;
+  /** How long a callback may spend at the provider (default CALLBACK_DEADLINE_MS). */
+  readonly callbackDeadlineMs?: number;
 }
 
 export interface App {
@@ -62,6 +64,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
         providerKeys: () => providerKeySet(client),
         sealer,
         store,
+        ...(deps.callbackDeadlineMs === undefined ? {} : { callbackDeadlineMs: deps.callbackDeadlineMs }),
       }),
     );
   }

@@ -31,6 +31,8 @@ export interface TestServiceOptions {
   readonly awaitProviders?: boolean;
   /** Default: a free port. A real proxy must know the service's address before the provider can register the proxy's URLs. */
   readonly port?: number;
+  /** How long a callback may spend at the provider (default: the service's own). */
+  readonly callbackDeadlineMs?: number;
 }
 
 export async function startService(options: TestServiceOptions): Promise<TestService> {
@@ -52,7 +54,11 @@ export async function startService(options: TestServiceOptions): Promise<TestSer
   const logger = createTestLogger('debug');
   let offset = 0;
   const now = (): number => Math.floor(Date.now() / 1000) + offset;
-  const app = buildApp(config, { log: logger.log, now });
+  const app = buildApp(config, {
+    log: logger.log,
+    now,
+    ...(options.callbackDeadlineMs === undefined ? {} : { callbackDeadlineMs: options.callbackDeadlineMs }),
+  });
   await app.fastify.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const { port } = app.fastify.server.address() as AddressInfo;
   if (options.awaitProviders !== false) {

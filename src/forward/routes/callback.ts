@@ -77,7 +77,7 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
   let session: Session;
   let cookies: string[];
   try {
-    const tokens = await exchangeAuthorizationCode(provider, flow.redirectUri, params, flow, nowSeconds);
+    const tokens = await withinDeadline(exchangeAuthorizationCode(provider, flow.redirectUri, params, flow, nowSeconds), rt.callbackDeadlineMs);
     const providerSid = tokens.idClaims.sid;
     session = {
       v: 1,
@@ -109,4 +109,26 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
       : flow.returnTo;
   rt.log.info({ subject: session.subject }, 'login completed');
   return { kind: 'redirect', purpose: 'callback', location, cookies: [...spent, ...cookies] };
+}
+
+/**
+ * The provider's answer, or OFA_PROVIDER_TIMEOUT once the deadline passes: a proxy gives up on its
+ * own (Traefik: a bare 500 at 30 s), and the user should read our page instead. The exchange may
+ * still finish in the background; its result is dropped, and the code is spent either way.
+ */
+async function withinDeadline<T>(work: Promise<T>, deadlineMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new OfaError('OFA_PROVIDER_TIMEOUT', `the identity provider did not complete the sign-in within ${Math.round(deadlineMs / 1000)} s`)),
+      deadlineMs,
+    );
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+    // A late failure of the abandoned exchange must not become an unhandled rejection.
+    work.catch(() => undefined);
+  }
 }

@@ -30,6 +30,7 @@ export interface RigOptions {
   readonly provider?: HostileProviderOptions;
   /** Wait for discovery (default true); false for a provider whose discovery is the attack. */
   readonly awaitProviders?: boolean;
+  readonly callbackDeadlineMs?: number;
 }
 
 /** A hostile provider and our service with middleware "test" pointing at it. */
@@ -39,6 +40,7 @@ export async function startRig(options: RigOptions = {}): Promise<Rig> {
     const service = await startService({
       middlewares: [{ name: 'test', issuer: provider.issuer, ...options.middleware }],
       awaitProviders: options.awaitProviders ?? true,
+      ...(options.callbackDeadlineMs === undefined ? {} : { callbackDeadlineMs: options.callbackDeadlineMs }),
     });
     // Tokens are issued at the service's time, so moving its clock moves "now" for both sides.
     provider.useClock(service.now);
