@@ -18,7 +18,9 @@ describe('a provider whose token endpoint never answers', () => {
   });
 
   afterAll(async () => {
-    await rig?.stop();
+    // The provider first: closing it ends the stalled token request the service still waits on.
+    await rig?.provider.stop();
+    await rig?.service.stop();
   });
 
   it('ends the callback at the deadline with 504 OFA_PROVIDER_TIMEOUT, no session and nothing leaked', async () => {
