@@ -1,7 +1,7 @@
 import { isTransientError } from '../errors.js';
 import { parseCookieHeader } from '../session/cookies.js';
 import { staleSessionCookies } from '../session/session-cookies.js';
-import type { Answer } from './answer.js';
+import { callbackAnswer, type Answer } from './answer.js';
 import { isAt, loadSession, unavailable, type ForwardAuthRequest } from './forward-request.js';
 import { handleBackchannelLogout } from './routes/backchannel-logout.js';
 import { handleCallback } from './routes/callback.js';
@@ -23,7 +23,8 @@ export async function handleForwardAuth(rt: MiddlewareRuntime, request: ForwardA
   } catch (error) {
     if (!isTransientError(error)) throw error;
     rt.log.warn({ code: error.code, reason: error.message }, 'a dependency did not answer; refusing for now');
-    return unavailable(error.code);
+    // The callback's URL holds a code and a state: even its 503 must not be cached or sent on in a Referer.
+    return isAt(rt.urls.redirect, request.original) ? callbackAnswer(unavailable(error.code)) : unavailable(error.code);
   }
 }
 

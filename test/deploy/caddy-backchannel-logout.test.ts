@@ -5,20 +5,18 @@
  * Caddy, signs out at the provider itself, the provider's logout token reaches the service through
  * Caddy, and a copy of her session cookie opens nothing afterwards; bob stays signed in.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../deploy/demo/echo-upstream.js';
-import type { LogRecord } from '../support/log.js';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { startEchoUpstream, type EchoUpstream } from '../../deploy/demo/echo-upstream.js';
 import { makeMiddlewareConfig } from '../support/middleware-config.js';
-import { signOutAtProvider, startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
+import { recordBackchannelDeliveries, startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type BackchannelDelivery, type DevProvider } from '../support/op.js';
 import { makeRedisStoreConfig } from '../support/redis-service.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { findFreePort } from '../support/scripted-server.js';
 import { startService, type TestService } from '../support/service.js';
 import { startCaddy, type RunningCaddy } from './caddy-process.js';
-import { createHttpBrowser, loginThroughProxy } from './http-browser.js';
+import { expectSignOutAtProviderEndsSessionThroughProxy } from './http-browser.js';
 
 const MIDDLEWARE = 'app';
-const API_HEADERS = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' };
 
 let redis: RedisServer;
 let upstream: EchoUpstream;
@@ -37,7 +35,7 @@ describe.each(['cookie', 'redis'] as const)('back-channel logout through Caddy w
   let op: DevProvider;
   let service: TestService;
   let site: string;
-  const backchannel: { readonly outcome: 'success' | 'error'; readonly detail: string }[] = [];
+  let deliveries: readonly BackchannelDelivery[];
 
   beforeAll(async () => {
     // The provider must know Caddy's URLs before the service can discover it, and Caddy needs the
@@ -55,8 +53,7 @@ describe.each(['cookie', 'redis'] as const)('back-channel logout through Caddy w
         },
       ],
     });
-    op.provider.on('backchannel.success', () => backchannel.push({ outcome: 'success', detail: '' }));
-    op.provider.on('backchannel.error', (_ctx: unknown, error: unknown) => backchannel.push({ outcome: 'error', detail: String(error) }));
+    deliveries = recordBackchannelDeliveries(op);
     const defaults = makeMiddlewareConfig({ name: MIDDLEWARE });
     service = await startService({
       middlewares: [
@@ -89,28 +86,6 @@ describe.each(['cookie', 'redis'] as const)('back-channel logout through Caddy w
   });
 
   it('alice signs out at the provider, its logout token goes through Caddy to the service, and her cookie replayed opens nothing; bob stays', async () => {
-    const alice = await loginThroughProxy(`${site}/`, 'alice');
-    const bob = await loginThroughProxy(`${site}/`, 'bob');
-    const stolen = alice.browser.jar.cookieHeader(`${site}/`) ?? '';
-    expect((await alice.browser.send(`${site}/api`, { headers: API_HEADERS })).status).toBe(200);
-
-    await signOutAtProvider(op.issuer, alice.providerJar);
-
-    // The provider got the service's 200 back through Caddy.
-    expect(backchannel).toEqual([{ outcome: 'success', detail: '' }]);
-    const line = service.logger.records.find((record: LogRecord) => record.msg === 'forward-auth' && record.path === '/backchannel-logout');
-    expect(line).toMatchObject({ method: 'POST', status: 200, decision: 'backchannel-logout' });
-
-    // A copy of her cookie: a page load is sent to sign in again, an API call gets 401.
-    const thief = createHttpBrowser();
-    const page = await thief.navigate(`${site}/private`, { Cookie: stolen });
-    expect(page.status).toBe(302);
-    expect(page.location?.startsWith(`${op.issuer}/auth?`)).toBe(true);
-    expect((await thief.send(`${site}/api`, { headers: { ...API_HEADERS, Cookie: stolen } })).status).toBe(401);
-    expect((await alice.browser.send(`${site}/api`, { headers: API_HEADERS })).status).toBe(401);
-
-    const bobs = await bob.browser.send(`${site}/api`, { headers: API_HEADERS });
-    expect(bobs.status).toBe(200);
-    expect((JSON.parse(bobs.body) as EchoedRequest).headers['x-forwarded-user']).toBe('bob@example.com');
+    await expectSignOutAtProviderEndsSessionThroughProxy({ site, issuer: op.issuer, deliveries, serviceLogger: service.logger });
   });
 });

@@ -8,7 +8,8 @@ import { expect } from 'vitest';
 import type { EchoedRequest } from '../../deploy/demo/echo-upstream.js';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';
 import { NAVIGATION_HEADERS } from '../support/forward-auth-client.js';
-import { completeLogin } from '../support/op.js';
+import type { LogRecord, TestLogger } from '../support/log.js';
+import { completeLogin, signOutAtProvider, type BackchannelDelivery } from '../support/op.js';
 
 export interface HttpAnswer {
   readonly status: number;
@@ -163,4 +164,46 @@ export async function expectSignOutThroughProxy(proxy: ProxySite): Promise<void>
   const again = await browser.navigate(`${proxy.site}/`);
   expect(again.status).toBe(302);
   expect(again.location?.startsWith(`${proxy.issuer}/auth?`)).toBe(true);
+}
+
+export interface BackchannelProxySite {
+  readonly site: string;
+  readonly issuer: string;
+  /** From recordBackchannelDeliveries, started before any login. */
+  readonly deliveries: readonly BackchannelDelivery[];
+  readonly serviceLogger: TestLogger;
+}
+
+const API_HEADERS = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' };
+
+/**
+ * The back-channel logout every proxy recipe must carry: alice and bob sign in, alice signs out at
+ * the provider itself, its logout token reaches the service through the proxy's route, and a copy
+ * of her cookie opens nothing afterwards; bob stays signed in.
+ */
+export async function expectSignOutAtProviderEndsSessionThroughProxy(proxy: BackchannelProxySite): Promise<void> {
+  const { site } = proxy;
+  const alice = await loginThroughProxy(`${site}/`, 'alice');
+  const bob = await loginThroughProxy(`${site}/`, 'bob');
+  const stolen = alice.browser.jar.cookieHeader(`${site}/`) ?? '';
+  expect((await alice.browser.send(`${site}/api`, { headers: API_HEADERS })).status).toBe(200);
+
+  await signOutAtProvider(proxy.issuer, alice.providerJar);
+
+  // The provider got the service's 200 back through the proxy.
+  expect(proxy.deliveries).toEqual([{ outcome: 'success', detail: '' }]);
+  const line = proxy.serviceLogger.records.find((record: LogRecord) => record.msg === 'forward-auth' && record.path === '/backchannel-logout');
+  expect(line).toMatchObject({ method: 'POST', status: 200, decision: 'backchannel-logout' });
+
+  // A copy of her cookie: a page load is sent to sign in again, an API call gets 401.
+  const thief = createHttpBrowser();
+  const page = await thief.navigate(`${site}/private`, { Cookie: stolen });
+  expect(page.status).toBe(302);
+  expect(page.location?.startsWith(`${proxy.issuer}/auth?`)).toBe(true);
+  expect((await thief.send(`${site}/api`, { headers: { ...API_HEADERS, Cookie: stolen } })).status).toBe(401);
+  expect((await alice.browser.send(`${site}/api`, { headers: API_HEADERS })).status).toBe(401);
+
+  const bobs = await bob.browser.send(`${site}/api`, { headers: API_HEADERS });
+  expect(bobs.status).toBe(200);
+  expect((JSON.parse(bobs.body) as EchoedRequest).headers['x-forwarded-user']).toBe('bob@example.com');
 }

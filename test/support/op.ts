@@ -169,3 +169,17 @@ export function countGrants(provider: DevProvider): GrantCounter {
     },
   };
 }
+
+/** One back-channel logout token the provider tried to deliver, and how it went. */
+export interface BackchannelDelivery {
+  readonly outcome: 'success' | 'error';
+  readonly detail: string;
+}
+
+/** Every back-channel logout delivery the provider attempts from now on, in order. */
+export function recordBackchannelDeliveries(provider: DevProvider): readonly BackchannelDelivery[] {
+  const deliveries: BackchannelDelivery[] = [];
+  provider.provider.on('backchannel.success', () => deliveries.push({ outcome: 'success', detail: '' }));
+  provider.provider.on('backchannel.error', (_ctx: unknown, error: unknown) => deliveries.push({ outcome: 'error', detail: String(error) }));
+  return deliveries;
+}

@@ -1,4 +1,4 @@
-import { OfaError, isOfaError, isTransientError } from '../../errors.js';
+import { OfaError, isOfaError } from '../../errors.js';
 import { exchangeAuthorizationCode, safeOAuthWord } from '../../oidc/tokens.js';
 import { clearCookie, type CookieJar } from '../../session/cookies.js';
 import { sessionCookies } from '../../session/session-cookies.js';
@@ -16,13 +16,8 @@ import { resolveParsedUrlOption } from '../url-option.js';
  * so it must neither be cached nor sent on in a Referer.
  */
 export async function handleCallback(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar): Promise<Answer> {
-  try {
-    return callbackAnswer(await completeCallback(rt, request, jar));
-  } catch (error) {
-    if (!isTransientError(error)) throw error;
-    rt.log.warn({ code: error.code, reason: error.message }, 'a dependency did not answer at the callback; refusing for now');
-    return callbackAnswer(unavailable(error.code));
-  }
+  // A dependency's outage thrown from here is answered by the dispatcher, marked as a callback answer too.
+  return callbackAnswer(await completeCallback(rt, request, jar));
 }
 
 async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar): Promise<Answer> {
