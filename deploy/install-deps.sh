@@ -8,7 +8,7 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export DEBIAN_FRONTEND=noninteractive
 
 # Debian packages the tests and the demo use.
-packages=(nginx caddy redis-server redis-sentinel chromium)
+packages=(nginx caddy redis-server redis-sentinel chromium wrk)
 # Services those packages may start system-wide; our tests start their own on free ports.
 services=(nginx caddy redis-server redis-sentinel)
 # Filled by install_missing_packages: only services of packages this run installed are touched,
