@@ -202,15 +202,9 @@ ${users}
 
 EOF
 
-# Stay up until Ctrl-C, or until one of the processes dies (then say which and stop the rest).
-set +e
-wait -n "${pids[@]}"
-status=$?
-set -e
-for i in "${!pids[@]}"; do
-  if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-    say "${names[$i]} exited (status $status); its log:"
-    tail -n 30 "$demo/logs/${names[$i]}.log" >&2 || true
-  fi
-done
-exit 1
+# Stay up until Ctrl-C, kill -INT or kill -TERM, or until one of the processes dies: the
+# supervisor takes over this PID (see its header for why bash cannot do this part).
+trap - EXIT INT TERM
+specs=()
+for i in "${!pids[@]}"; do specs+=("${names[$i]}=${pids[$i]}"); done
+exec node --import tsx deploy/demo/supervise.ts "$demo/logs" "${specs[@]}"

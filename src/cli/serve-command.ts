@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/index.js';
 import { buildApp } from '../server/app.js';
 import { CONFIG_ENV, parseConfigArguments, reportProblems } from './config-argument.js';
+import { createConfigReloader } from './config-reloader.js';
 import type { CliIo } from './io.js';
 import { createLogger } from './logger.js';
 
@@ -15,7 +16,8 @@ export async function runServeCommand(argv: readonly string[], io: CliIo): Promi
     return 'help' in parsed ? 0 : 2;
   }
   const path = parsed.config;
-  const loaded = await loadConfig(path, { env: io.env });
+  const load = () => loadConfig(path, { env: io.env });
+  const loaded = await load();
   if (!loaded.ok) {
     reportProblems(path, loaded.problems, io);
     return 1;
@@ -27,12 +29,20 @@ export async function runServeCommand(argv: readonly string[], io: CliIo): Promi
   await app.fastify.listen({ host: config.server.listen.host, port: config.server.listen.port });
   log.info({ middlewares: Object.keys(config.middlewares) }, 'oidc-forward-auth is serving');
 
+  const reloader = createConfigReloader({ path, files: loaded.files, load, apply: (next) => app.reload(next), log });
+  const onHangup = (): void => void reloader.reload('SIGHUP');
+  process.on('SIGHUP', onHangup);
+
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: string): void => {
+    // A script's background job starts with SIGINT ignored by its shell; Node listens anyway, and
+    // both signals mean the same here: finish what is in flight, then exit.
+    const stop = (signal: NodeJS.Signals): void => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down: finishing in-flight requests');
+      reloader.close();
+      process.off('SIGHUP', onHangup);
       const force = setTimeout(() => resolve(1), SHUTDOWN_GRACE_MS);
       force.unref();
       app.fastify

@@ -17,7 +17,12 @@ export interface LoadConfigDeps {
 }
 
 export type LoadConfigResult =
-  | { readonly ok: true; readonly config: Config }
+  | {
+      readonly ok: true;
+      readonly config: Config;
+      /** Every file read for it: the configuration and the files its references named (a reload watches them). */
+      readonly files: readonly string[];
+    }
   | { readonly ok: false; readonly problems: string[] };
 
 const readUtf8 = (path: string): Promise<string> => readFileFromDisk(path, 'utf8');
@@ -33,7 +38,8 @@ export async function loadConfig(path: string, deps: LoadConfigDeps = {}): Promi
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (code ?? String(error));
     return { ok: false, problems: [`cannot read the configuration file: ${reason}`] };
   }
-  return loadConfigFromText(text, path, deps);
+  const loaded = await loadConfigFromText(text, path, deps);
+  return loaded.ok ? { ...loaded, files: [path, ...loaded.files] } : loaded;
 }
 
 /** Like loadConfig for text already in hand; `sourceName` anchors relative file: references. */
@@ -43,7 +49,12 @@ export async function loadConfigFromText(
   deps: LoadConfigDeps = {},
 ): Promise<LoadConfigResult> {
   const env = deps.env ?? process.env;
-  const readFile = deps.readFile ?? readUtf8;
+  const files: string[] = [];
+  const readAnyFile = deps.readFile ?? readUtf8;
+  const readFile = (file: string): Promise<string> => {
+    files.push(file);
+    return readAnyFile(file);
+  };
   const sink = createProblemSink();
   const pending: PendingSecret[] = [];
 
@@ -71,5 +82,5 @@ export async function loadConfigFromText(
   if (sink.problems.length > 0) return { ok: false, problems: [...sink.problems] };
   const config: Config = deepFreeze({ server, middlewares, warnings: [...sink.warnings] });
   rememberReferences(config, references);
-  return { ok: true, config };
+  return { ok: true, config, files };
 }

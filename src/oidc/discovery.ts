@@ -133,7 +133,7 @@ export function buildConfiguration(middleware: MiddlewareConfig, metadata: Serve
 
 async function fetchDiscoveryDocument(middleware: MiddlewareConfig, fetch: ProviderFetch): Promise<ServerMetadata> {
   const url = discoveryUrl(middleware.issuer, middleware.discoveryParams);
-  const response = await fetch(url.href, { method: 'GET', headers: { accept: 'application/json' }, redirect: 'manual' });
+  const response = await fetch(url.href, { method: 'GET', headers: { accept: 'application/json' }, redirect: 'manual' }, 'discovery');
   if (response.status !== 200) {
     await response.body?.cancel().catch(() => undefined);
     throw new OfaError('OFA_PROVIDER_RESPONSE', `discovery at ${safeUrl(url.href)} answered HTTP ${response.status}`);
@@ -243,4 +243,20 @@ export function createProviderClient(middleware: MiddlewareConfig, deps: Provide
       }
     },
   };
+}
+
+/**
+ * Everything createProviderClient (and the fetch under it) reads of a middleware. A configuration
+ * reload keeps a middleware's client, with its discovery and its keys, while this stays the same.
+ * Holds the client secret: an in-memory map key only, never logged.
+ */
+export function providerSettingsKey(middleware: MiddlewareConfig): string {
+  return JSON.stringify([
+    middleware.name,
+    middleware.issuer,
+    middleware.clientID,
+    middleware.clientSecret ?? null,
+    middleware.clientConfig,
+    middleware.discoveryParams ?? null,
+  ]);
 }

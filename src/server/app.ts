@@ -5,14 +5,10 @@ import type { Config } from '../config/types.js';
 import { proxyKindOf } from '../forward/answer.js';
 import { handleForwardAuth } from '../forward/handle-forward-auth.js';
 import { reconstructOriginalRequest } from '../forward/original-request.js';
-import { createMiddlewareRuntime, type MiddlewareRuntime } from '../forward/runtime.js';
-import { createTrustedProxies } from '../forward/trusted-proxies.js';
-import { createProviderClient, type ProviderClient } from '../oidc/discovery.js';
-import { createProviderFetch } from '../oidc/http.js';
-import { providerKeySet } from '../oidc/jwks.js';
-import { createSealer } from '../session/seal.js';
+import type { MiddlewareRuntime } from '../forward/runtime.js';
+import type { ProviderClient } from '../oidc/discovery.js';
 import type { SessionStore } from '../session/store.js';
-import { createSessionStores } from './session-stores.js';
+import { buildGeneration } from './middleware-generation.js';
 import { sendError, writeAnswer } from './write-answer.js';
 
 export interface AppDeps {
@@ -28,9 +24,27 @@ export interface AppDeps {
 
 export interface App {
   readonly fastify: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
+  /** The middlewares serving now (after the latest reload). */
   readonly middlewares: ReadonlyMap<string, MiddlewareRuntime>;
+  /**
+   * Serves `config` from the next request on. In-flight requests finish with the configuration
+   * they started with; a middleware whose provider, client and secrets are unchanged keeps its
+   * discovery, keys and sessions; what only the old configuration used is closed after its
+   * last in-flight request.
+   */
+  readonly reload: (config: Config) => ReloadSummary;
   /** Stops background discovery, closes provider and session-store connections (after fastify.close()). */
   readonly stop: () => Promise<void>;
+}
+
+export interface ReloadSummary {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly changed: readonly string[];
+  /** Settings that only a restart applies (the listen address). */
+  readonly needRestart: readonly string[];
+  /** Resolves once what only the old configuration used is closed. */
+  readonly retired: Promise<void>;
 }
 
 /** Proxies send at most this much with the subrequest (Traefik's forwardBody, back-channel logout). */
@@ -40,34 +54,9 @@ const BODY_LIMIT_BYTES = 64 * 1024;
 export function buildApp(config: Config, deps: AppDeps): App {
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const log = deps.log;
-  const isTrusted = createTrustedProxies(config.server.trustedProxies);
-  const sealer = createSealer(config.server.secrets);
-
-  const stores = createSessionStores({ sealer, log });
-  const ownedProviders: ProviderClient[] = [];
-  const middlewares = new Map<string, MiddlewareRuntime>();
-  for (const middleware of Object.values(config.middlewares)) {
-    let provider = deps.providers?.[middleware.name];
-    if (provider === undefined) {
-      const fetch = createProviderFetch(middleware.clientConfig, log.child({ middleware: middleware.name }));
-      provider = createProviderClient(middleware, { fetch, log });
-      ownedProviders.push(provider);
-    }
-    const client = provider;
-    const store = deps.stores?.[middleware.name] ?? stores.storeFor(middleware);
-    middlewares.set(
-      middleware.name,
-      createMiddlewareRuntime(middleware, {
-        server: config.server,
-        log: log.child({ middleware: middleware.name }),
-        provider: client,
-        providerKeys: () => providerKeySet(client),
-        sealer,
-        store,
-        ...(deps.callbackDeadlineMs === undefined ? {} : { callbackDeadlineMs: deps.callbackDeadlineMs }),
-      }),
-    );
-  }
+  const injected = { providers: deps.providers, stores: deps.stores, callbackDeadlineMs: deps.callbackDeadlineMs };
+  let current = buildGeneration(config, log, injected);
+  const retiring = new Set<Promise<void>>();
 
   const fastify = Fastify({
     loggerInstance: log,
@@ -85,7 +74,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
   fastify.get('/readyz', async (_request, reply) => {
     const states: Record<string, unknown> = {};
     let ready = true;
-    for (const [name, runtime] of middlewares) {
+    for (const [name, runtime] of current.middlewares) {
       const state = runtime.provider.state();
       const sessionStore = runtime.store.isAvailable() ? 'ready' : 'unavailable';
       states[name] = { ...state, sessionStore };
@@ -98,44 +87,47 @@ export function buildApp(config: Config, deps: AppDeps): App {
     method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     url: '/auth/:name',
     handler: async (request, reply) => {
+      const generation = current;
       const name = (request.params as { name: string }).name;
-      const runtime = middlewares.get(name);
+      const runtime = generation.middlewares.get(name);
       if (runtime === undefined) return sendError(reply, 'OFA_UNKNOWN_MIDDLEWARE', false, 'no such middleware', undefined);
-      const started = process.hrtime.bigint();
-      const reconstructed = reconstructOriginalRequest(
-        {
-          peerAddress: request.socket.remoteAddress,
-          method: request.method,
-          url: request.url,
-          headers: request.headers,
-          rawHeaders: request.raw.rawHeaders,
-          secure: request.protocol === 'https',
-        },
-        isTrusted,
-      );
-      if (!reconstructed.ok) {
-        runtime.log.info({ reason: reconstructed.reason }, 'rejected a malformed forward-auth request');
-        return sendError(reply, 'OFA_REQUEST_INVALID', false, reconstructed.reason, undefined);
-      }
-      const original = reconstructed.request;
-      const proxy = proxyKindOf(request.headers['x-forward-auth-proxy'], original.trustedForwarding);
-      const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-      const answer = await handleForwardAuth(runtime, { original, headers: request.headers, body, proxy, nowSeconds: now() });
-      writeAnswer(reply, answer, proxy, wantsHtml(request));
-      // One access line per request; the path only, since a query may carry a code or state.
-      runtime.log.info(
-        {
-          method: original.method,
-          host: original.url.host,
-          path: original.rawPath,
-          status: reply.statusCode,
-          decision: answer.kind,
-          clientusername: answer.kind === 'allow' ? answer.username : undefined,
-          ms: Number(process.hrtime.bigint() - started) / 1e6,
-        },
-        'forward-auth',
-      );
-      return reply;
+      return generation.track(async () => {
+        const started = process.hrtime.bigint();
+        const reconstructed = reconstructOriginalRequest(
+          {
+            peerAddress: request.socket.remoteAddress,
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            rawHeaders: request.raw.rawHeaders,
+            secure: request.protocol === 'https',
+          },
+          generation.isTrusted,
+        );
+        if (!reconstructed.ok) {
+          runtime.log.info({ reason: reconstructed.reason }, 'rejected a malformed forward-auth request');
+          return sendError(reply, 'OFA_REQUEST_INVALID', false, reconstructed.reason, undefined);
+        }
+        const original = reconstructed.request;
+        const proxy = proxyKindOf(request.headers['x-forward-auth-proxy'], original.trustedForwarding);
+        const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+        const answer = await handleForwardAuth(runtime, { original, headers: request.headers, body, proxy, nowSeconds: now() });
+        writeAnswer(reply, answer, proxy, wantsHtml(request));
+        // One access line per request; the path only, since a query may carry a code or state.
+        runtime.log.info(
+          {
+            method: original.method,
+            host: original.url.host,
+            path: original.rawPath,
+            status: reply.statusCode,
+            decision: answer.kind,
+            clientusername: answer.kind === 'allow' ? answer.username : undefined,
+            ms: Number(process.hrtime.bigint() - started) / 1e6,
+          },
+          'forward-auth',
+        );
+        return reply;
+      });
     },
   });
 
@@ -151,14 +143,36 @@ export function buildApp(config: Config, deps: AppDeps): App {
 
   return {
     fastify,
-    middlewares,
-    stop: async () => {
-      for (const provider of ownedProviders) {
-        provider.stop();
-        await provider.fetch.close();
-      }
-      await stores.close();
+    get middlewares() {
+      return current.middlewares;
     },
+    reload(next) {
+      const previous = current;
+      const summary = compareConfigs(previous.config, next);
+      if (next.server.logLevel !== previous.config.server.logLevel) log.level = next.server.logLevel;
+      current = buildGeneration(next, log, injected, previous);
+      const retired = previous.retire(current).finally(() => retiring.delete(retired));
+      retiring.add(retired);
+      return { ...summary, retired };
+    },
+    stop: async () => {
+      await Promise.all(retiring);
+      await current.retire(undefined);
+    },
+  };
+}
+
+/** Which middlewares a reload adds, removes or changes, and which settings need a restart. */
+function compareConfigs(before: Config, after: Config): Omit<ReloadSummary, 'retired'> {
+  const names = (config: Config): string[] => Object.keys(config.middlewares);
+  const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+  const needRestart: string[] = [];
+  if (!same(before.server.listen, after.server.listen)) needRestart.push('server.listen');
+  return {
+    added: names(after).filter((name) => before.middlewares[name] === undefined),
+    removed: names(before).filter((name) => after.middlewares[name] === undefined),
+    changed: names(after).filter((name) => before.middlewares[name] !== undefined && !same(before.middlewares[name], after.middlewares[name])),
+    needRestart,
   };
 }
 

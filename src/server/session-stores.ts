@@ -15,52 +15,101 @@ const REPLICA_ACK_TIMEOUT_MS = 250;
 export interface SessionStores {
   /** The store for one middleware: Redis when `session.store.redis` is set, else the cookie. */
   storeFor(middleware: MiddlewareConfig): SessionStore;
-  /** Closes every store and Redis connection made here. */
+  /** Closes every store and Redis connection held here that `successor` did not take over. */
+  closeExcept(successor: SessionStores | undefined): Promise<void>;
+  /** Closes every store and Redis connection held here. */
   close(): Promise<void>;
 }
+
+interface StorePool {
+  readonly sealer: Sealer;
+  readonly stores: Map<string, SessionStore>;
+  readonly connections: Map<string, RedisConnection>;
+}
+
+const pools = new WeakMap<SessionStores, StorePool>();
 
 /**
  * Builds each middleware's session store. Middlewares pointing at the same Redis (same endpoints,
  * credentials, database and TLS) share one connection; their keys stay apart by middleware name.
+ * Given a `predecessor` (the set before a configuration reload) with the same sealer, a store
+ * whose settings did not change is taken over as it is, with its connection, its cache and the
+ * logouts it remembers: a reload must not sign anyone out.
  */
-export function createSessionStores(deps: { readonly sealer: Sealer; readonly log: Logger }): SessionStores {
-  const connections = new Map<string, RedisConnection>();
-  const stores: SessionStore[] = [];
+export function createSessionStores(deps: {
+  readonly sealer: Sealer;
+  readonly log: Logger;
+  readonly predecessor?: SessionStores | undefined;
+}): SessionStores {
+  const pool: StorePool = { sealer: deps.sealer, stores: new Map(), connections: new Map() };
+  const previous = deps.predecessor === undefined ? undefined : pools.get(deps.predecessor);
+  const inherited = previous !== undefined && previous.sealer === deps.sealer ? previous : undefined;
 
   function connectionFor(config: RedisStoreConfig): RedisConnection {
     const key = JSON.stringify(config);
-    let connection = connections.get(key);
-    if (connection === undefined) {
-      connection = createRedisConnection(config, { log: deps.log.child({ component: 'redis' }) });
-      connections.set(key, connection);
-    }
+    let connection = pool.connections.get(key) ?? previous?.connections.get(key);
+    if (connection === undefined) connection = createRedisConnection(config, { log: deps.log.child({ component: 'redis' }) });
+    pool.connections.set(key, connection);
     return connection;
   }
 
-  return {
+  function build(middleware: MiddlewareConfig): SessionStore {
+    const purpose = sessionPurpose(middleware);
+    const redis = middleware.session.store?.redis;
+    if (redis === undefined) {
+      return createCookieSessionStore({ sealer: deps.sealer, purpose, sessionLifetimeSeconds: middleware.session.expiry });
+    }
+    return createRedisSessionStore({
+      client: connectionFor(redis),
+      sealer: deps.sealer,
+      purpose,
+      keyPrefix: `ofa:${REDIS_KEY_VERSION}:${encodeURIComponent(middleware.name)}:`,
+      sessionLifetimeSeconds: middleware.session.expiry,
+      // Sentinel means replicas that may be promoted: writes that matter wait for one.
+      ...(redis.sentinel === undefined ? {} : { replicaAckTimeoutMs: REPLICA_ACK_TIMEOUT_MS }),
+      log: deps.log.child({ middleware: middleware.name }),
+    });
+  }
+
+  const stores: SessionStores = {
     storeFor(middleware) {
-      const purpose = sessionPurpose(middleware);
-      const redis = middleware.session.store?.redis;
-      const store =
-        redis === undefined
-          ? createCookieSessionStore({ sealer: deps.sealer, purpose, sessionLifetimeSeconds: middleware.session.expiry })
-          : createRedisSessionStore({
-              client: connectionFor(redis),
-              sealer: deps.sealer,
-              purpose,
-              keyPrefix: `ofa:${REDIS_KEY_VERSION}:${encodeURIComponent(middleware.name)}:`,
-              sessionLifetimeSeconds: middleware.session.expiry,
-              // Sentinel means replicas that may be promoted: writes that matter wait for one.
-              ...(redis.sentinel === undefined ? {} : { replicaAckTimeoutMs: REPLICA_ACK_TIMEOUT_MS }),
-              log: deps.log.child({ middleware: middleware.name }),
-            });
-      stores.push(store);
+      const key = storeKey(middleware);
+      const existing = pool.stores.get(key) ?? inherited?.stores.get(key);
+      if (existing !== undefined) {
+        const redis = middleware.session.store?.redis;
+        if (redis !== undefined) connectionFor(redis);
+        pool.stores.set(key, existing);
+        return existing;
+      }
+      const store = build(middleware);
+      pool.stores.set(key, store);
       return store;
     },
-    async close() {
-      await Promise.all(stores.splice(0).map((store) => store.close()));
-      await Promise.all([...connections.values()].map((connection) => closeRedisConnection(connection)));
-      connections.clear();
+    async closeExcept(successor) {
+      const next = successor === undefined ? undefined : pools.get(successor);
+      const keptStores = new Set(next?.stores.values() ?? []);
+      const keptConnections = new Set(next?.connections.values() ?? []);
+      await Promise.all([...pool.stores.values()].filter((store) => !keptStores.has(store)).map((store) => store.close()));
+      await Promise.all(
+        [...pool.connections.values()].filter((connection) => !keptConnections.has(connection)).map((connection) => closeRedisConnection(connection)),
+      );
+      pool.stores.clear();
+      pool.connections.clear();
+    },
+    close() {
+      return stores.closeExcept(undefined);
     },
   };
+  pools.set(stores, pool);
+  return stores;
+}
+
+/** Everything a store is built from; two middlewares (or two configurations) with the same key share it. */
+function storeKey(middleware: MiddlewareConfig): string {
+  return JSON.stringify([
+    middleware.name,
+    sessionPurpose(middleware),
+    middleware.session.expiry,
+    middleware.session.store?.redis ?? null,
+  ]);
 }

@@ -61,15 +61,22 @@ function commandOf(pid: number): string {
 }
 
 interface RunningDemo {
+  /** A non-interactive shell that started up.sh in the background and waits for it. */
   readonly child: ChildProcess;
+  /** up.sh itself, which began with SIGINT ignored, as a script's background job does. */
+  readonly upPid: number;
   readonly site: string;
   readonly output: () => string;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts up.sh and resolves once it printed the URL to open (everything is listening by then). */
+/**
+ * Starts up.sh the way a script does, in the background of a non-interactive shell (which
+ * starts it with SIGINT ignored), and resolves once it printed the URL to open (everything is
+ * listening by then).
+ */
 function startDemo(dir: string): Promise<RunningDemo> {
-  const child = spawn('bash', ['deploy/demo/up.sh'], {
+  const child = spawn('bash', ['-c', 'bash deploy/demo/up.sh & echo "up.sh pid $!"; wait $!'], {
     cwd: REPO_ROOT,
     env: {
       ...process.env,
@@ -89,12 +96,13 @@ function startDemo(dir: string): Promise<RunningDemo> {
     const onData = (chunk: Buffer): void => {
       output += chunk.toString('utf8');
       const site = /Open (http:\/\/127\.0\.0\.1:\d+)\/ /.exec(output)?.[1];
-      if (site !== undefined) {
+      const upPid = Number(/up\.sh pid (\d+)/.exec(output)?.[1]);
+      if (site !== undefined && upPid > 0) {
         child.stdout?.off('data', onData);
         child.stdout?.on('data', (more: Buffer) => {
           output += more.toString('utf8');
         });
-        resolvePromise({ child, site, output: () => output, exited });
+        resolvePromise({ child, upPid, site, output: () => output, exited });
       }
     };
     child.stdout?.on('data', onData);
@@ -146,9 +154,9 @@ describe('the demo (deploy/demo/up.sh)', () => {
     const html = await login.browser.navigate(`${demo.site}/`);
     expect(html.body).toContain('Signed in as <b>alice@example.com</b>');
 
-    // Ctrl-C in a terminal: SIGINT to the script.
+    // A script stopping its background demo with `kill -INT PID` (Ctrl-C in a terminal sends the same).
     seen = [...new Set([...seen, ...descendantsOf(bashPid)])];
-    demo.child.kill('SIGINT');
+    process.kill(demo.upPid, 'SIGINT');
     const { code } = await demo.exited;
     expect(code).toBe(130);
     expect(seen.filter(isRunning).map((pid) => `${pid} ${commandOf(pid)}`)).toEqual([]);

@@ -1,0 +1,107 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/types.js';
+import { createMiddlewareRuntime, type MiddlewareRuntime } from '../forward/runtime.js';
+import { createTrustedProxies, type IsTrustedProxy } from '../forward/trusted-proxies.js';
+import { createProviderClient, providerSettingsKey, type ProviderClient } from '../oidc/discovery.js';
+import { createProviderFetch } from '../oidc/http.js';
+import { providerKeySet } from '../oidc/jwks.js';
+import { createSealer, type Sealer } from '../session/seal.js';
+import type { SessionStore } from '../session/store.js';
+import { createSessionStores, type SessionStores } from './session-stores.js';
+
+/** What the caller supplies instead of building from the configuration (tests); never closed here. */
+export interface InjectedParts {
+  readonly providers?: Readonly<Record<string, ProviderClient>> | undefined;
+  readonly stores?: Readonly<Record<string, SessionStore>> | undefined;
+  readonly callbackDeadlineMs?: number | undefined;
+}
+
+/**
+ * One configuration's request-time state. Requests hold on to the generation they started
+ * with, so a reload never changes anything under an in-flight request; what the next generation
+ * did not take over is closed once the last of those requests is done.
+ */
+export interface Generation {
+  readonly config: Config;
+  readonly isTrusted: IsTrustedProxy;
+  readonly middlewares: ReadonlyMap<string, MiddlewareRuntime>;
+  /** Runs `work` counted as in flight in this generation. */
+  track<T>(work: () => Promise<T>): Promise<T>;
+  /** Called once a successor serves: closes, after in-flight requests, what it did not take over. */
+  retire(successor: Generation | undefined): Promise<void>;
+}
+
+interface Owned {
+  readonly sealer: Sealer;
+  readonly secretsKey: string;
+  readonly providers: Map<string, ProviderClient>;
+  readonly stores: SessionStores;
+}
+
+const owned = new WeakMap<Generation, Owned>();
+
+export function buildGeneration(config: Config, log: Logger, injected: InjectedParts, predecessor?: Generation): Generation {
+  const previous = predecessor === undefined ? undefined : owned.get(predecessor);
+  const secretsKey = JSON.stringify(config.server.secrets);
+  // Same secrets, same sealer: stores can then be taken over, and their sessions stay open.
+  const sealer = previous !== undefined && previous.secretsKey === secretsKey ? previous.sealer : createSealer(config.server.secrets);
+  const stores = createSessionStores({ sealer, log, predecessor: previous?.stores });
+  const providers = new Map<string, ProviderClient>();
+
+  const middlewares = new Map<string, MiddlewareRuntime>();
+  for (const middleware of Object.values(config.middlewares)) {
+    let provider = injected.providers?.[middleware.name];
+    if (provider === undefined) {
+      const key = providerSettingsKey(middleware);
+      provider = providers.get(key) ?? previous?.providers.get(key);
+      if (provider === undefined) {
+        const fetch = createProviderFetch(middleware.clientConfig, log.child({ middleware: middleware.name }));
+        provider = createProviderClient(middleware, { fetch, log });
+      }
+      providers.set(key, provider);
+    }
+    const client = provider;
+    middlewares.set(
+      middleware.name,
+      createMiddlewareRuntime(middleware, {
+        server: config.server,
+        log: log.child({ middleware: middleware.name }),
+        provider: client,
+        providerKeys: () => providerKeySet(client),
+        sealer,
+        store: injected.stores?.[middleware.name] ?? stores.storeFor(middleware),
+        ...(injected.callbackDeadlineMs === undefined ? {} : { callbackDeadlineMs: injected.callbackDeadlineMs }),
+      }),
+    );
+  }
+
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const generation: Generation = {
+    config,
+    isTrusted: createTrustedProxies(config.server.trustedProxies),
+    middlewares,
+    async track(work) {
+      inFlight += 1;
+      try {
+        return await work();
+      } finally {
+        inFlight -= 1;
+        if (inFlight === 0) drained?.();
+      }
+    },
+    async retire(successor) {
+      if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+      const next = successor === undefined ? undefined : owned.get(successor);
+      const kept = new Set(next?.providers.values() ?? []);
+      for (const provider of providers.values()) {
+        if (kept.has(provider)) continue;
+        provider.stop();
+        await provider.fetch.close();
+      }
+      await stores.closeExcept(next?.stores);
+    },
+  };
+  owned.set(generation, { sealer, secretsKey, providers, stores });
+  return generation;
+}
