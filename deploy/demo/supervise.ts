@@ -5,6 +5,7 @@
  * inherited as ignored. Node installs its own handlers whatever it inherited.
  *
  * usage: node --import tsx deploy/demo/supervise.ts LOG_DIR NAME=PID...
+ * Prints LOG_DIR/banner.txt (what to open) once its signal handlers are in place.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -60,6 +61,12 @@ async function stopAll(exitCode: number): Promise<never> {
 process.on('SIGINT', () => void stopAll(130));
 process.on('SIGTERM', () => void stopAll(143));
 process.on('SIGHUP', () => void stopAll(129));
+
+try {
+  process.stdout.write(readFileSync(join(logDir, 'banner.txt'), 'utf8'));
+} catch {
+  say('running (no banner)');
+}
 
 // Stay up until a signal, or until one of the processes dies (then say which and stop the rest).
 const watch = setInterval(() => {

@@ -189,7 +189,9 @@ users="$(node --import tsx -e '
 ' 2>/dev/null || printf '  alice / alice\n  bob / bob\n')"
 
 demo_shown="${demo#"$repo_root"/}"
-cat <<EOF
+# The supervisor prints this once it listens for signals: whoever waits for the URL may stop
+# the demo as soon as it sees it.
+cat > "$demo/logs/banner.txt" <<EOF
 
   oidc-forward-auth demo is running.
 
