@@ -3,7 +3,7 @@ import { buildApp } from '../server/app.js';
 import { CONFIG_ENV, parseConfigArguments, reportProblems } from './config-argument.js';
 import { createConfigReloader } from './config-reloader.js';
 import type { CliIo } from './io.js';
-import { createLogger } from './logger.js';
+import { createLogger, flushLog } from './logger.js';
 
 /** Time given to in-flight requests after SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -48,6 +48,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo): Promi
       app.fastify
         .close()
         .then(() => app.stop())
+        .then(() => flushLog(log))
         .then(
           () => resolve(0),
           () => resolve(1),
