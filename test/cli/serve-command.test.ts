@@ -85,6 +85,29 @@ ${extra}`,
     expect(run.output()).not.toContain('serve-test-secret');
   });
 
+  it('writes one access line per decision and loses none of them when stopped (SIGTERM or SIGINT)', async () => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      const port = await findFreePort();
+      const file = await writeConfig(port);
+      const run = runCli(['serve', '--config', file], { TEST_CLIENT_SECRET: 'test-client-secret-0123456789abcdef' });
+      let sent = 0;
+      try {
+        await waitForStatus(`http://127.0.0.1:${port}/readyz`, 200);
+        const headers = { accept: 'application/json', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'app.example', 'x-forwarded-uri': '/' };
+        for (let batch = 0; batch < 10; batch += 1) {
+          await Promise.all(Array.from({ length: 25 }, () => fetch(`http://127.0.0.1:${port}/auth/app`, { headers }).then((r) => r.arrayBuffer())));
+          sent += 25;
+        }
+      } finally {
+        // At once: the buffered lines of the last requests are still in the process.
+        run.child.kill(signal);
+      }
+      expect(await run.exited).toBe(0);
+      const accessLines = run.output().split('\n').filter((line) => line.includes('"msg":"forward-auth"'));
+      expect(accessLines.length).toBe(sent);
+    }
+  });
+
   it('refuses to start with an invalid configuration, listing every problem with its path, and exits 1', async () => {
     const port = await findFreePort();
     const file = await writeConfig(port, '    scopes: [email]\n    session: { expiry: 0, sameSite: sometimes }\n');
