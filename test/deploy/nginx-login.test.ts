@@ -1,129 +1,117 @@
 /**
  * The whole login through real nginx running the shipped snippet, in front of our real service,
- * the real oidc-provider and the demo's echo application: first with an HTTP client that behaves
- * like a browser (manual redirects, cookie jar), then with headless Chromium filling the form.
+ * the real oidc-provider and the demo's echo application, with an HTTP client that behaves like a
+ * browser (manual redirects, cookie jar); and what nginx itself answers when the service refuses
+ * (401, 403, 503), compared with the service's own answer. Headless Chromium signs in through the
+ * same recipe in test/browser/.
  */
-import { accessSync, constants } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { chromium, type Browser } from 'playwright-core';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../deploy/demo/echo-upstream.js';
-import type { Config, MiddlewareConfig } from '../../src/config/types.js';
-import { buildApp, type App } from '../../src/server/app.js';
-import { createTestLogger, type TestLogger } from '../support/log.js';
-import { makeMiddlewareConfig } from '../support/middleware-config.js';
+import { NAVIGATION_HEADERS } from '../support/forward-auth-client.js';
 import { createCookieJar } from '../support/cookie-jar.js';
 import { completeLogin, startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
-import { TEST_SECRET } from '../support/service.js';
-import { createHttpBrowser, expectAliceSignsInThroughProxy, expectSignOutThroughProxy, loginThroughProxy } from './http-browser.js';
-import { startNginx, type RunningNginx } from './nginx-process.js';
 import { findFreePort } from '../support/scripted-server.js';
+import { startService, type TestService } from '../support/service.js';
+import { createHttpBrowser, expectAliceSignsInThroughProxy, expectSignOutThroughProxy, loginThroughProxy, type HttpAnswer } from './http-browser.js';
+import { startNginx, type RunningNginx } from './nginx-process.js';
 
 const MIDDLEWARE = 'app';
+/** Lets in the admin group only: bob signs in and is refused. */
+const ADMINS = 'admins';
+/** Its provider never answers: a page load cannot start a login. */
+const DOWN = 'down';
 const SESSION_COOKIE = `${MIDDLEWARE}-session`;
 const STATE_COOKIE_PREFIX = `${MIDDLEWARE}-state.`;
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const FORWARD_HEADERS = { 'X-Forwarded-User': 'email', 'X-Forwarded-Groups': 'groups' };
+const API_HEADERS = { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' };
 
-interface ServiceOnPort {
-  readonly app: App;
-  readonly logger: TestLogger;
-  stop(): Promise<void>;
-}
-
-/**
- * nginx must know the service's address before the provider can register nginx's callback URL,
- * and the service needs the provider's issuer: the service's port is therefore chosen first.
- */
-async function startServiceOn(port: number, middleware: MiddlewareConfig): Promise<ServiceOnPort> {
-  const config: Config = {
-    server: {
-      listen: { host: '127.0.0.1', port },
-      secrets: [TEST_SECRET],
-      trustedProxies: ['127.0.0.1/32'],
-      logLevel: 'debug',
-    },
-    middlewares: { [middleware.name]: middleware },
-    warnings: [],
-  };
-  const logger = createTestLogger('debug');
-  const app = buildApp(config, { log: logger.log });
-  await app.fastify.listen({ host: '127.0.0.1', port });
-  await Promise.all([...app.middlewares.values()].map((runtime) => runtime.provider.ready()));
-  return {
-    app,
-    logger,
-    stop: async () => {
-      await app.fastify.close();
-      await app.stop();
-    },
-  };
-}
-
-function findChromium(): string {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  for (const candidate of candidates) {
-    if (candidate === undefined || candidate === '') continue;
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here; keep looking
-    }
-  }
-  throw new Error('chromium not found (CHROMIUM_PATH, /usr/bin/chromium): run `bash deploy/install-deps.sh` to install it');
-}
-
-let servicePort: number;
 let upstream: EchoUpstream;
 let nginx: RunningNginx;
+let adminsNginx: RunningNginx;
+let downNginx: RunningNginx;
 let op: DevProvider;
-let service: ServiceOnPort;
+let service: TestService;
 let site: string;
 
 beforeAll(async () => {
-  servicePort = await findFreePort();
+  // nginx must know the service's address before the provider can register nginx's callback URL,
+  // and the service needs the provider's issuer: the service's port is chosen first, bound last.
+  const servicePort = await findFreePort();
   upstream = await startEchoUpstream();
-  nginx = await startNginx({ authAddress: `127.0.0.1:${servicePort}`, appAddress: `127.0.0.1:${upstream.port}`, middleware: MIDDLEWARE });
+  const upstreams = (middleware: string) => ({ authAddress: `127.0.0.1:${servicePort}`, appAddress: `127.0.0.1:${upstream.port}`, middleware });
+  nginx = await startNginx(upstreams(MIDDLEWARE));
+  adminsNginx = await startNginx(upstreams(ADMINS));
+  downNginx = await startNginx(upstreams(DOWN));
   site = nginx.url;
   op = await startTestProvider({
     clients: [
       {
         client_id: TEST_CLIENT_ID,
         client_secret: TEST_CLIENT_SECRET,
-        redirect_uris: [`${site}/callback`],
+        redirect_uris: [`${site}/callback`, `${adminsNginx.url}/callback`],
         post_logout_redirect_uris: [`${site}/`],
       },
     ],
   });
-  service = await startServiceOn(
-    servicePort,
-    makeMiddlewareConfig({
-      name: MIDDLEWARE,
-      issuer: op.issuer,
-      redirectUrl: '/callback',
-      logoutUrl: '/logout',
-      postLogoutRedirectUrl: '/',
-      forwardHeaders: { 'X-Forwarded-User': 'email', 'X-Forwarded-Groups': 'groups' },
-    }),
-  );
-  expect((service.app.fastify.server.address() as AddressInfo).port).toBe(servicePort);
+  service = await startService({
+    port: servicePort,
+    trustedProxies: ['127.0.0.1/32'],
+    awaitProviders: false,
+    middlewares: [
+      { name: MIDDLEWARE, issuer: op.issuer, redirectUrl: '/callback', logoutUrl: '/logout', postLogoutRedirectUrl: '/', forwardHeaders: FORWARD_HEADERS },
+      { name: ADMINS, issuer: op.issuer, redirectUrl: '/callback', claims: 'Contains(`groups`, `admin`)', forwardHeaders: FORWARD_HEADERS },
+      { name: DOWN, issuer: `http://127.0.0.1:${await findFreePort()}`, redirectUrl: '/callback', clientConfig: { maxRetries: 0, timeoutSeconds: 1 } },
+    ],
+  });
+  await Promise.all([MIDDLEWARE, ADMINS].map((name) => service.app.middlewares.get(name)?.provider.ready()));
 });
 
 afterAll(async () => {
+  await downNginx?.stop();
+  await adminsNginx?.stop();
   await nginx?.stop();
   await service?.stop();
   await op?.stop();
   await upstream?.close();
 });
+
+interface DirectAnswer {
+  readonly status: number;
+  readonly json: unknown;
+}
+
+/**
+ * What the service itself answers the same request, asked directly rather than as nginx's
+ * subrequest (undici's request, since fetch would replace the Sec-Fetch-* headers with its own).
+ */
+async function serviceAnswer(
+  middleware: string,
+  proxy: RunningNginx,
+  path: string,
+  headers: Readonly<Record<string, string>>,
+  cookie?: string,
+): Promise<DirectAnswer> {
+  const response = await request(service.authAddress(middleware), {
+    headers: {
+      ...headers,
+      ...(cookie === undefined ? {} : { Cookie: cookie }),
+      'X-Forwarded-Proto': 'http',
+      'X-Forwarded-Host': `127.0.0.1:${proxy.port}`,
+      'X-Forwarded-Uri': path,
+      'X-Forwarded-Method': 'GET',
+    },
+  });
+  expect(response.headers['content-type']).toContain('application/json');
+  return { status: response.statusCode, json: await response.body.json() };
+}
+
+/** nginx wrote the refusal as JSON, the same status and body as the service's own answer. */
+function expectSameJson(answer: HttpAnswer, direct: DirectAnswer): void {
+  expect(answer.status).toBe(direct.status);
+  expect(answer.headers['content-type']).toBe('application/json');
+  expect(JSON.parse(answer.body)).toEqual(direct.json);
+}
 
 describe('a browser signing in through nginx', () => {
   it('is sent to the provider, comes back through /callback, and reaches the application as alice', async () => {
@@ -131,21 +119,20 @@ describe('a browser signing in through nginx', () => {
   });
 
 
-  it('gets 401 (not a redirect, not 500) for a background request without a session, and no state cookie', async () => {
+  it("gets 401 (not a redirect, not 500) with the service's JSON for a background request without a session, and no state cookie", async () => {
     const browser = createHttpBrowser();
-    const answer = await browser.send(`${site}/api/items`, {
-      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' },
-    });
+    const answer = await browser.send(`${site}/api/items`, { headers: API_HEADERS });
     expect(answer.status).toBe(401);
     expect(answer.location).toBeUndefined();
     expect(answer.setCookies).toEqual([]);
+    expect(answer.headers['www-authenticate']).toBe('Bearer realm="oidc-forward-auth"');
+    expectSameJson(answer, await serviceAnswer(MIDDLEWARE, nginx, '/api/items', API_HEADERS));
+    expect(JSON.parse(answer.body)).toMatchObject({ error: 'OFA_LOGIN_REQUIRED' });
   });
 
   it('lets the same background request through once signed in', async () => {
     const { browser } = await loginThroughProxy(`${site}/`, 'bob');
-    const answer = await browser.send(`${site}/api/items`, {
-      headers: { Accept: 'application/json', 'X-Requested-With': 'XMLHttpRequest', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty' },
-    });
+    const answer = await browser.send(`${site}/api/items`, { headers: API_HEADERS });
     expect(answer.status).toBe(200);
     expect((JSON.parse(answer.body) as EchoedRequest).headers['x-forwarded-user']).toBe('bob@example.com');
   });
@@ -195,34 +182,34 @@ describe('a browser signing in through nginx', () => {
   });
 });
 
-describe('headless Chromium signing in through nginx', () => {
-  let browser: Browser | undefined;
+describe('a refusal through nginx', () => {
+  it("reaches a signed-in API client whose claims say no as 403 with the service's JSON; a page load gets nginx's 403 page", async () => {
+    const { browser } = await loginThroughProxy(`${adminsNginx.url}/`, 'bob');
+    expect(browser.jar.get(`${ADMINS}-session`)).toBeDefined();
+    const cookie = browser.jar.cookieHeader(`${adminsNginx.url}/`);
 
-  afterAll(async () => {
-    await browser?.close();
+    const api = await browser.send(`${adminsNginx.url}/api/items`, { headers: API_HEADERS });
+    expectSameJson(api, await serviceAnswer(ADMINS, adminsNginx, '/api/items', API_HEADERS, cookie));
+    expect(JSON.parse(api.body)).toMatchObject({ error: 'OFA_CLAIMS_DENIED' });
+    expect(api.body).not.toContain('"headers"');
+
+    const page = await browser.navigate(`${adminsNginx.url}/reports`);
+    expect(page.status).toBe(403);
+    expect(page.headers['content-type']).toBe('text/html');
+    expect(page.body).not.toContain('"headers"');
   });
 
-  it('opens the protected page, fills the provider form as alice, and lands on the echo page with her identity', async () => {
-    browser = await chromium.launch({ executablePath: findChromium(), headless: true, args: CHROMIUM_ARGS });
-    const context = await browser.newContext();
-    const page = await context.newPage();
+  it("answers 503 with the service's Retry-After, not 500, while the provider cannot be reached: JSON to a client asking for it, nginx's page to a browser", async () => {
+    const asJson = { ...NAVIGATION_HEADERS, accept: 'application/json' };
+    const json = await createHttpBrowser().send(`${downNginx.url}/reports`, { headers: asJson });
+    expectSameJson(json, await serviceAnswer(DOWN, downNginx, '/reports', asJson));
+    expect(JSON.parse(json.body)).toMatchObject({ error: 'OFA_PROVIDER_UNAVAILABLE' });
+    expect(json.headers['retry-after']).toMatch(/^[1-9]\d*$/);
 
-    await page.goto(`${site}/private/chromium?tab=1`);
-    expect(page.url().startsWith(`${op.url}/interaction/`)).toBe(true);
-    await page.fill('input[name="login"]', 'alice');
-    await page.fill('input[name="password"]', 'alice');
-    await Promise.all([page.waitForURL(`${site}/private/chromium?tab=1`), page.click('button[type="submit"]')]);
-
-    expect(await page.textContent('#greeting')).toBe('Signed in as alice@example.com');
-    const identity = await page.$$eval('tr.identity', (rows) =>
-      rows.map((row) => [row.querySelector('th')?.textContent ?? '', row.querySelector('td')?.textContent ?? '']),
-    );
-    expect(Object.fromEntries(identity)).toEqual({ 'x-forwarded-user': 'alice@example.com', 'x-forwarded-groups': 'admin,dev' });
-    const cookies = await context.cookies(site);
-    expect(cookies.map((cookie) => cookie.name)).toContain(SESSION_COOKIE);
-    expect(cookies.find((cookie) => cookie.name === SESSION_COOKIE)?.httpOnly).toBe(true);
-    expect(cookies.some((cookie) => cookie.name.startsWith(STATE_COOKIE_PREFIX))).toBe(false);
-
-    await context.close();
+    const page = await createHttpBrowser().navigate(`${downNginx.url}/reports`);
+    expect(page.status).toBe(503);
+    expect(page.headers['content-type']).toBe('text/html');
+    expect(page.headers['retry-after']).toBe(json.headers['retry-after']);
+    expect(page.location).toBeUndefined();
   });
 });

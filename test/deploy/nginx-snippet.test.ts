@@ -1,12 +1,14 @@
 /**
  * The shipped nginx snippet, run by Debian's real nginx in front of a stand-in auth service and
  * the demo's echo upstream. The stand-in answers by the original path (X-Forwarded-Uri) the way
- * the service does through nginx, so these tests pin what nginx does with each answer.
+ * the service does through nginx, headers only (nginx never passes the body of an auth answer
+ * on), so these tests pin what nginx does with each answer.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../deploy/demo/echo-upstream.js';
+import { ERROR_TABLE, type ErrorCode } from '../../src/errors.js';
 import { startNginx, type RunningNginx } from './nginx-process.js';
 
 interface SeenByAuth {
@@ -19,6 +21,7 @@ interface SeenByAuth {
 const PROVIDER_URL = 'http://op.example.test/authorize?client_id=demo&state=s1';
 const STATE_COOKIE = 'app-state=sealed-state; Path=/; Max-Age=600; HttpOnly; SameSite=Lax';
 const RENEWED_SESSION = 'app-session=renewed; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax';
+const RETRY_AFTER_SECONDS = '7';
 const CALLBACK_COOKIES = [
   'app-session=fresh; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax',
   'app-state=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax',
@@ -43,8 +46,17 @@ function answerAsService(request: IncomingMessage, response: ServerResponse): vo
   } else if (path.startsWith('/api')) {
     response.writeHead(401, { 'WWW-Authenticate': 'Bearer' });
     response.end();
+  } else if (path.startsWith('/forbidden-after-refresh')) {
+    response.writeHead(403, { 'Set-Cookie': RENEWED_SESSION });
+    response.end();
   } else if (path.startsWith('/forbidden')) {
     response.writeHead(403);
+    response.end();
+  } else if (path.startsWith('/unavailable')) {
+    response.writeHead(503, { 'Retry-After': RETRY_AFTER_SECONDS });
+    response.end();
+  } else if (path.startsWith('/broken')) {
+    response.writeHead(500);
     response.end();
   } else if (path.startsWith('/two-cookies')) {
     response.writeHead(200, { 'X-Forwarded-User': 'alice@example.test', 'Set-Cookie': [RENEWED_SESSION, 'other=1; Path=/'] });
@@ -104,10 +116,42 @@ function send(path: string, init: RequestInit = {}): Promise<Response> {
   return fetch(`${nginx.url}${path}`, { redirect: 'manual', ...init });
 }
 
+/** fetch always sends an Accept header; a bare HTTP client may send none. */
+function sendWithoutAccept(path: string): Promise<{ status: number; contentType: string | undefined; body: string }> {
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest(`${nginx.url}${path}`, (incoming) => {
+      let body = '';
+      incoming.setEncoding('utf8').on('data', (chunk: string) => {
+        body += chunk;
+      });
+      incoming.on('end', () => resolve({ status: incoming.statusCode ?? 0, contentType: incoming.headers['content-type'], body }));
+    });
+    outgoing.on('error', reject);
+    expect(outgoing.hasHeader('accept')).toBe(false);
+    outgoing.end();
+  });
+}
+
 function onlyAuthRequest(): SeenByAuth {
   expect(seen).toHaveLength(1);
   return seen[0] as SeenByAuth;
 }
+
+/** The body the service itself gives a non-browser client for `code`, written by nginx. */
+async function expectServiceJson(response: Response, code: ErrorCode): Promise<void> {
+  expect(response.status).toBe(ERROR_TABLE[code].status);
+  expect(response.headers.get('content-type')).toBe('application/json');
+  expect(await response.json()).toEqual({ error: code, message: ERROR_TABLE[code].title });
+}
+
+async function expectNginxPage(response: Response, status: number): Promise<void> {
+  expect(response.status).toBe(status);
+  expect(response.headers.get('content-type')).toBe('text/html');
+  expect(await response.text()).toContain(`<title>${status} `);
+}
+
+const API = { Accept: 'application/json' };
+const PAGE = { Accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
 
 async function echoed(response: Response): Promise<EchoedRequest> {
   expect(response.headers.get('content-type')).toContain('application/json');
@@ -174,13 +218,33 @@ describe('a 401 from the service', () => {
     expect(response.headers.getSetCookie()).toEqual([STATE_COOKIE]);
   });
 
-  it('stays a 401 without a Location when the service gives no X-Auth-Location', async () => {
-    const response = await send('/api/items');
+  it('stays a 401 without a Location when the service gives no X-Auth-Location, with the service\'s JSON for an API client', async () => {
+    const response = await send('/api/items', { headers: API });
 
-    expect(response.status).toBe(401);
     expect(response.headers.get('location')).toBeNull();
     expect(response.headers.getSetCookie()).toEqual([]);
     expect(response.headers.get('www-authenticate')).toBe('Bearer');
+    await expectServiceJson(response, 'OFA_LOGIN_REQUIRED');
+  });
+
+  it('answers JSON to a client that sends no Accept at all, and to one that accepts anything', async () => {
+    const bare = await sendWithoutAccept('/api/items');
+    expect(bare.status).toBe(401);
+    expect(bare.contentType).toBe('application/json');
+    expect(JSON.parse(bare.body)).toEqual({ error: 'OFA_LOGIN_REQUIRED', message: ERROR_TABLE.OFA_LOGIN_REQUIRED.title });
+    await expectServiceJson(await send('/api/items', { headers: { Accept: '*/*' } }), 'OFA_LOGIN_REQUIRED');
+  });
+
+  it('labels the JSON application/json whatever file extension the URL ends in', async () => {
+    await expectServiceJson(await send('/api/report.html', { headers: API }), 'OFA_LOGIN_REQUIRED');
+    await expectServiceJson(await send('/api/logo.gif', { headers: API }), 'OFA_LOGIN_REQUIRED');
+  });
+
+  it('gives a browser nginx\'s own 401 page when there is no X-Auth-Location (disableLogin)', async () => {
+    const response = await send('/api/items', { headers: PAGE });
+
+    expect(response.headers.get('location')).toBeNull();
+    await expectNginxPage(response, 401);
   });
 });
 
@@ -236,12 +300,48 @@ describe('a 200 from the service', () => {
 });
 
 describe('a 403 from the service', () => {
-  it('reaches the client as a 403 and the application is not called', async () => {
-    const response = await send('/forbidden', { headers: { Accept: 'application/json' } });
+  it('reaches an API client as a 403 with the service\'s JSON, and the application is not called', async () => {
+    const response = await send('/forbidden', { headers: API });
+
+    expect(response.headers.get('location')).toBeNull();
+    await expectServiceJson(response, 'OFA_CLAIMS_DENIED');
+  });
+
+  it('reaches a browser as nginx\'s 403 page', async () => {
+    await expectNginxPage(await send('/forbidden', { headers: PAGE }), 403);
+  });
+
+  it('carries the session cookie a refresh renewed before the refusal', async () => {
+    const response = await send('/forbidden-after-refresh', { headers: API });
 
     expect(response.status).toBe(403);
-    expect(response.headers.get('content-type')).not.toContain('application/json');
-    expect(response.headers.get('location')).toBeNull();
+    expect(response.headers.getSetCookie()).toEqual([RENEWED_SESSION]);
+  });
+});
+
+describe('a 503 from the service (provider or session store unreachable)', () => {
+  it('reaches an API client as a 503 with the service\'s Retry-After and JSON, not as nginx\'s 500', async () => {
+    const response = await send('/unavailable', { headers: API });
+
+    expect(response.headers.get('retry-after')).toBe(RETRY_AFTER_SECONDS);
+    await expectServiceJson(response, 'OFA_PROVIDER_UNAVAILABLE');
+  });
+
+  it('reaches a browser as nginx\'s 503 page with the Retry-After', async () => {
+    const response = await send('/unavailable', { headers: PAGE });
+
+    expect(response.headers.get('retry-after')).toBe(RETRY_AFTER_SECONDS);
+    await expectNginxPage(response, 503);
+  });
+});
+
+describe('any other status from the service', () => {
+  it('stays nginx\'s 500, without a Retry-After', async () => {
+    const response = await send('/broken', { headers: API });
+
+    expect(response.status).toBe(500);
+    expect(response.headers.get('retry-after')).toBeNull();
+    expect(response.headers.get('content-type')).toBe('text/html');
   });
 });
 
