@@ -5,6 +5,9 @@ import { confirmLogoutPage, errorPage, signedOutPage, unavailablePage } from './
 
 /** The header our nginx snippet turns into a 302 (nginx answers 500 to a 3xx from auth_request). */
 export const NGINX_LOCATION_HEADER = 'X-Auth-Location';
+/** On a refusal to nginx: the error code and its words, from which the recipe writes the JSON. */
+export const NGINX_ERROR_HEADER = 'X-Auth-Error';
+export const NGINX_ERROR_MESSAGE_HEADER = 'X-Auth-Error-Message';
 
 /**
  * Writes an answer the way the proxy that asked can pass it on: every Location absolute, a login
@@ -12,21 +15,21 @@ export const NGINX_LOCATION_HEADER = 'X-Auth-Location';
  * An nginx subrequest's answer carries one Set-Cookie at most: nginx 1.22 passes only the first,
  * and 1.23+ joins several into one header browsers do not split. The routes put the cookie that
  * matters first (the state cookie of a login, the session cookie of a 2xx); the rest is dropped.
+ * Nor does it carry a body: nginx never shows one, and an auth answer with a body makes nginx
+ * close its keep-alive connection to us. The code goes in X-Auth-Error instead.
  */
 export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKind, wantsHtml: boolean): FastifyReply {
+  if (proxy === 'nginx') return writeNginxAnswer(reply, answer);
   reply.header('Cache-Control', 'no-store');
   if (answer.callback === true) reply.header('Referrer-Policy', 'no-referrer');
   if ('cookies' in answer && answer.cookies.length > 0) {
-    reply.header('Set-Cookie', proxy === 'nginx' ? answer.cookies.slice(0, 1) : [...answer.cookies]);
+    reply.header('Set-Cookie', [...answer.cookies]);
   }
   switch (answer.kind) {
     case 'allow':
       for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
       return reply.code(200).send();
     case 'redirect':
-      if (proxy === 'nginx' && answer.purpose === 'login') {
-        return reply.code(401).header(NGINX_LOCATION_HEADER, answer.location).send();
-      }
       return reply.code(302).header('Location', answer.location).send();
     case 'deny':
       if (answer.code === 'OFA_LOGIN_REQUIRED') reply.header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
@@ -53,6 +56,39 @@ export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKin
       return wantsHtml
         ? reply.type('text/html; charset=utf-8').send(unavailablePage(ERROR_TABLE[answer.code].title))
         : reply.send({ error: answer.code, message: ERROR_TABLE[answer.code].title });
+  }
+}
+
+/** The same statuses and headers as writeAnswer, for nginx's auth_request: no body, ever. */
+function writeNginxAnswer(reply: FastifyReply, answer: Answer): FastifyReply {
+  reply.header('Cache-Control', 'no-store');
+  if (answer.callback === true) reply.header('Referrer-Policy', 'no-referrer');
+  if ('cookies' in answer && answer.cookies.length > 0) reply.header('Set-Cookie', answer.cookies[0]);
+  const refuse = (code: ErrorCode, status: number = ERROR_TABLE[code].status): FastifyReply =>
+    reply.code(status).header(NGINX_ERROR_HEADER, code).header(NGINX_ERROR_MESSAGE_HEADER, ERROR_TABLE[code].title).send();
+  switch (answer.kind) {
+    case 'allow':
+      for (const [name, value] of Object.entries(answer.headers)) reply.header(name, value);
+      return reply.code(200).send();
+    case 'redirect':
+      if (answer.purpose === 'login') return reply.code(401).header(NGINX_LOCATION_HEADER, answer.location).send();
+      return reply.code(302).header('Location', answer.location).send();
+    case 'deny':
+      if (answer.code === 'OFA_LOGIN_REQUIRED') reply.header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
+      return refuse(answer.code);
+    case 'error':
+      return refuse(answer.code);
+    case 'unavailable':
+      reply.header('Retry-After', String(answer.retryAfterSeconds));
+      return refuse(answer.code, 503);
+    // The recipe routes logout and back-channel logout straight to the service, never as a
+    // subrequest; should one come this way, it keeps its status and nothing more.
+    case 'signed-out':
+      return reply.code(401).header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"').send();
+    case 'confirm-logout':
+      return reply.code(403).send();
+    case 'backchannel-logout':
+      return reply.code(answer.status).send();
   }
 }
 

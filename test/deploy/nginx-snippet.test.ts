@@ -44,16 +44,19 @@ function answerAsService(request: IncomingMessage, response: ServerResponse): vo
     response.writeHead(401, { 'X-Auth-Location': PROVIDER_URL, 'Set-Cookie': STATE_COOKIE });
     response.end();
   } else if (path.startsWith('/api')) {
-    response.writeHead(401, { 'WWW-Authenticate': 'Bearer' });
+    response.writeHead(401, { 'WWW-Authenticate': 'Bearer', ...errorHeaders('OFA_LOGIN_REQUIRED') });
     response.end();
   } else if (path.startsWith('/forbidden-after-refresh')) {
-    response.writeHead(403, { 'Set-Cookie': RENEWED_SESSION });
+    response.writeHead(403, { 'Set-Cookie': RENEWED_SESSION, ...errorHeaders('OFA_CLAIMS_DENIED') });
+    response.end();
+  } else if (path.startsWith('/forbidden-csrf')) {
+    response.writeHead(403, errorHeaders('OFA_CSRF_INVALID'));
     response.end();
   } else if (path.startsWith('/forbidden')) {
-    response.writeHead(403);
+    response.writeHead(403, errorHeaders('OFA_CLAIMS_DENIED'));
     response.end();
   } else if (path.startsWith('/unavailable')) {
-    response.writeHead(503, { 'Retry-After': RETRY_AFTER_SECONDS });
+    response.writeHead(503, { 'Retry-After': RETRY_AFTER_SECONDS, ...errorHeaders('OFA_STORE_UNAVAILABLE') });
     response.end();
   } else if (path.startsWith('/broken')) {
     response.writeHead(500);
@@ -138,6 +141,11 @@ function onlyAuthRequest(): SeenByAuth {
 }
 
 /** The body the service itself gives a non-browser client for `code`, written by nginx. */
+/** What the service sends nginx with a refusal, instead of a body. */
+function errorHeaders(code: ErrorCode): Record<string, string> {
+  return { 'X-Auth-Error': code, 'X-Auth-Error-Message': ERROR_TABLE[code].title };
+}
+
 async function expectServiceJson(response: Response, code: ErrorCode): Promise<void> {
   expect(response.status).toBe(ERROR_TABLE[code].status);
   expect(response.headers.get('content-type')).toBe('application/json');
@@ -307,6 +315,10 @@ describe('a 403 from the service', () => {
     await expectServiceJson(response, 'OFA_CLAIMS_DENIED');
   });
 
+  it('names the exact refusal, a CSRF one included, from the service\'s X-Auth-Error headers', async () => {
+    await expectServiceJson(await send('/forbidden-csrf', { headers: API }), 'OFA_CSRF_INVALID');
+  });
+
   it('reaches a browser as nginx\'s 403 page', async () => {
     await expectNginxPage(await send('/forbidden', { headers: PAGE }), 403);
   });
@@ -324,7 +336,7 @@ describe('a 503 from the service (provider or session store unreachable)', () =>
     const response = await send('/unavailable', { headers: API });
 
     expect(response.headers.get('retry-after')).toBe(RETRY_AFTER_SECONDS);
-    await expectServiceJson(response, 'OFA_PROVIDER_UNAVAILABLE');
+    await expectServiceJson(response, 'OFA_STORE_UNAVAILABLE');
   });
 
   it('reaches a browser as nginx\'s 503 page with the Retry-After', async () => {

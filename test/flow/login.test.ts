@@ -98,6 +98,22 @@ describe('an unauthenticated request', () => {
     expect(result.setCookies).toHaveLength(1);
   });
 
+  it('sends nginx no body, the refusal\'s code in X-Auth-Error instead, so nginx keeps the connection', async () => {
+    const api = { accept: 'application/json', 'x-forward-auth-proxy': 'nginx' };
+    const refused = await forwardAuth(service.authAddress(), { url: `${APP}/api`, headers: api }, createCookieJar());
+    expect(refused.status).toBe(401);
+    expect(refused.body).toBe('');
+    expect(refused.headers['content-length']).toBe('0');
+    expect(refused.headers['x-auth-error']).toBe('OFA_LOGIN_REQUIRED');
+    expect(refused.headers['x-auth-error-message']).toBe('You need to sign in.');
+    const login = await forwardAuth(service.authAddress(), { url: `${APP}/private`, headers: { ...NAVIGATION_HEADERS, 'x-forward-auth-proxy': 'nginx' } }, createCookieJar());
+    expect(login.body).toBe('');
+    // Without the nginx marker the same refusal carries the JSON body for the client.
+    const direct = await forwardAuth(service.authAddress(), { url: `${APP}/api`, headers: { accept: 'application/json' } }, createCookieJar());
+    expect(JSON.parse(direct.body)).toMatchObject({ error: 'OFA_LOGIN_REQUIRED' });
+    expect(direct.headers['x-auth-error']).toBeUndefined();
+  });
+
   describe('logging in', () => {
     for (const name of ['test', 'pkce']) {
       it(`completes the whole flow and returns to the original URL (${name === 'pkce' ? 'with' : 'without'} PKCE)`, async () => {
