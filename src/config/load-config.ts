@@ -59,7 +59,7 @@ export async function loadConfigFromText(
   const pending: PendingSecret[] = [];
 
   const sources = collectSources(text, sink);
-  const server = readServerConfig(sources.server, sink, pending);
+  const server = readServerConfig(sources.server, sink, pending, env);
   // No prototype: a lookup by a name taken from a URL (/auth/constructor) must find nothing.
   const middlewares: Record<string, MiddlewareConfig> = Object.create(null) as Record<string, MiddlewareConfig>;
   for (const source of sources.middlewares) middlewares[source.name] = readMiddlewareConfig(source, sink, pending);

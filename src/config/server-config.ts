@@ -10,7 +10,12 @@ import { checkAddressOrCidr, parseHostPort } from './network.js';
 import type { PendingSecret } from './secret-references.js';
 import type { ServerConfig } from './types.js';
 
-export const SERVER_KEYS = ['listen', 'secrets', 'trustedProxies', 'logLevel'] as const;
+export const SERVER_KEYS = ['listen', 'metricsListen', 'secrets', 'trustedProxies', 'logLevel'] as const;
+/**
+ * Sets `listen` when the file does not: a container image sets it to 0.0.0.0:4181, since the
+ * default loopback address cannot be reached from outside the container.
+ */
+export const LISTEN_ENV = 'OIDC_FORWARD_AUTH_LISTEN';
 export const MIN_SECRET_LENGTH = 32;
 
 const LOG_LEVELS: readonly ServerConfig['logLevel'][] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -19,20 +24,45 @@ const DEFAULT_LISTEN = { host: '127.0.0.1', port: 4181 };
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
- * Reads the `server` section. Secrets are queued on `pending`; their length is checked by
- * `checkServerSecrets` once they are resolved, since a reference says nothing about its value.
+ * Reads the `server` section:
+ * - `listen` (host:port, default 127.0.0.1:4181; $OIDC_FORWARD_AUTH_LISTEN when the file has none);
+ * - `metricsListen` (host:port, default unset): serve /metrics there alone instead of on `listen`,
+ *   so the port the proxies reach exposes nothing but forward-auth, health and readiness;
+ * - `secrets`, `trustedProxies`, `logLevel`.
+ * Secrets are queued on `pending`; their length is checked by `checkServerSecrets` once they are
+ * resolved, since a reference says nothing about its value.
  */
-export function readServerConfig(server: RawObject | undefined, sink: ProblemSink, pending: PendingSecret[]): ServerConfig {
+export function readServerConfig(
+  server: RawObject | undefined,
+  sink: ProblemSink,
+  pending: PendingSecret[],
+  env: Readonly<Record<string, string | undefined>> = {},
+): ServerConfig {
   const path = 'server';
   const object = server ?? {};
   checkKnownKeys(object, path, SERVER_KEYS, sink);
 
   let listen = DEFAULT_LISTEN;
   const rawListen = readOptionalString(object, 'listen', path, sink);
+  const listenFromEnv = env[LISTEN_ENV]?.trim();
   if (rawListen !== undefined) {
     const parsed = parseHostPort(rawListen);
     if ('reason' in parsed) sink.error(joinPath(path, 'listen'), parsed.reason);
     else listen = parsed;
+  } else if (listenFromEnv !== undefined && listenFromEnv !== '') {
+    const parsed = parseHostPort(listenFromEnv);
+    if ('reason' in parsed) sink.error(`$${LISTEN_ENV}`, parsed.reason);
+    else listen = parsed;
+  }
+
+  let metricsListen: ServerConfig['metricsListen'];
+  const rawMetricsListen = readOptionalString(object, 'metricsListen', path, sink);
+  if (rawMetricsListen !== undefined) {
+    const parsed = parseHostPort(rawMetricsListen);
+    if ('reason' in parsed) sink.error(joinPath(path, 'metricsListen'), parsed.reason);
+    else if (parsed.port !== 0 && parsed.port === listen.port && parsed.host === listen.host) {
+      sink.error(joinPath(path, 'metricsListen'), 'must differ from listen: /metrics is served on listen when metricsListen is unset');
+    } else metricsListen = parsed;
   }
 
   const secrets: string[] = [];
@@ -64,6 +94,7 @@ export function readServerConfig(server: RawObject | undefined, sink: ProblemSin
   }
 
   const config: Mutable<ServerConfig> = { listen, secrets, trustedProxies, logLevel };
+  if (metricsListen !== undefined) config.metricsListen = metricsListen;
   return config;
 }
 

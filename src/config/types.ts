@@ -17,6 +17,8 @@ export interface ServerConfig {
   /** CIDR blocks (or single addresses) whose X-Forwarded-* headers are believed. Default: none. */
   readonly trustedProxies: readonly string[];
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Serve /metrics on this address alone (not on `listen`). Default: unset, /metrics on `listen`. */
+  readonly metricsListen?: ListenAddress | undefined;
 }
 
 export interface TlsClientConfig {

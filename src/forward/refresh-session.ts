@@ -26,10 +26,14 @@ export function slidExpiry(rt: MiddlewareRuntime, session: Session, nowSeconds: 
 
 async function refreshAtProvider(rt: MiddlewareRuntime, session: Session, nowSeconds: number): Promise<RefreshAttempt> {
   const provider = providerContext(rt);
-  if (provider === undefined) return { ok: false, reason: 'provider not discovered yet', transient: true };
+  if (provider === undefined) {
+    rt.telemetry.refreshFailed('OFA_PROVIDER_UNAVAILABLE');
+    return { ok: false, reason: 'provider not discovered yet', transient: true };
+  }
   if (session.refreshToken === undefined) return { ok: false, reason: 'no refresh token', transient: false };
   try {
     const tokens = await refreshTokens(provider, session.refreshToken, session, nowSeconds);
+    rt.telemetry.sessionEvent('refreshed');
     return {
       ok: true,
       session: {
@@ -44,6 +48,7 @@ async function refreshAtProvider(rt: MiddlewareRuntime, session: Session, nowSec
       },
     };
   } catch (error) {
+    rt.telemetry.refreshFailed(isOfaError(error) ? error.code : 'OFA_REFRESH_FAILED');
     if (!isOfaError(error)) return { ok: false, reason: 'refresh failed', transient: false };
     return { ok: false, reason: error.message, transient: isTransientError(error) };
   }

@@ -2,6 +2,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { compileClaims, parseClaimKey, type ClaimKey, type CompiledClaims } from '../claims/index.js';
 import type { MiddlewareConfig, ServerConfig } from '../config/types.js';
+import type { SessionTelemetry } from '../observability/observers.js';
 import type { ProviderClient } from '../oidc/discovery.js';
 import { createCookieSessionStore } from '../session/cookie-store.js';
 import { deriveCsrfKeys, type CsrfKeys } from '../session/csrf.js';
@@ -35,6 +36,8 @@ export interface MiddlewareRuntime {
   readonly store: SessionStore;
   readonly csrfKeys: CsrfKeys;
   readonly callbackDeadlineMs: number;
+  /** Counts sessions created, renewed, refreshed and ended, and failed refreshes. */
+  readonly telemetry: SessionTelemetry;
   readonly urls: {
     readonly redirect: ParsedUrlOption;
     readonly login: ParsedUrlOption | undefined;
@@ -55,6 +58,7 @@ export interface MiddlewareRuntimeDeps {
   readonly store?: SessionStore;
   /** Default CALLBACK_DEADLINE_MS; tests shorten it. */
   readonly callbackDeadlineMs?: number;
+  readonly telemetry: SessionTelemetry;
 }
 
 /**
@@ -108,6 +112,7 @@ export function createMiddlewareRuntime(config: MiddlewareConfig, deps: Middlewa
       createCookieSessionStore({ sealer: deps.sealer, purpose: sessionPurpose(config), sessionLifetimeSeconds: config.session.expiry }),
     csrfKeys: deriveCsrfKeys(deps.server.secrets),
     callbackDeadlineMs: deps.callbackDeadlineMs ?? CALLBACK_DEADLINE_MS,
+    telemetry: deps.telemetry,
     urls: {
       redirect: parseUrlOption(config.redirectUrl),
       login: optional(config.loginUrl),

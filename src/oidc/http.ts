@@ -3,11 +3,13 @@
  * bounded retries, a cap on body size and OfaError codes. Shaped as openid-client's and jose's
  * `customFetch` so both libraries send everything through it.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch } from 'undici';
 import type { ClientConfig } from '../config/types.js';
 import { OfaError, type ErrorCode } from '../errors.js';
+import type { ProviderCallObserver, ProviderCallResult, ProviderEndpoint } from '../observability/observers.js';
 
 /** The second argument openid-client (`CustomFetchOptions`) and jose (`FetchImplementation`) pass. */
 export interface ProviderFetchInit {
@@ -20,7 +22,11 @@ export interface ProviderFetchInit {
 }
 
 export interface ProviderFetch {
-  (url: string, init?: ProviderFetchInit): Promise<Response>;
+  /**
+   * `endpoint` names what is called, for metrics and traces; without it, the tag of the enclosing
+   * `callingProviderEndpoint`, else "other".
+   */
+  (url: string, init?: ProviderFetchInit, endpoint?: ProviderEndpoint): Promise<Response>;
   /** Closes pooled connections; the fetch must not be used afterwards. */
   close(): Promise<void>;
 }
@@ -34,6 +40,8 @@ export interface ProviderFetchOptions {
   readonly maxBodyBytes?: number;
   /** The longest Retry-After (seconds) we wait for on a 429/503; longer means give up. Default 10. */
   readonly maxRetryAfterSeconds?: number;
+  /** Told of every call, its retries and its result (metrics, traces). */
+  readonly observer?: ProviderCallObserver;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -53,6 +61,17 @@ const TLS_VERIFY_CODES = new Set([
   'CERT_UNTRUSTED',
   'ERR_TLS_CERT_ALTNAME_INVALID',
 ]);
+
+/**
+ * The endpoint tag for calls made through a library that cannot pass one (openid-client's grants):
+ * set around the call site, read by our fetch when the library calls it.
+ */
+const endpointAtCallSite = new AsyncLocalStorage<ProviderEndpoint>();
+
+/** Runs `work`, tagging the provider calls it makes without an explicit endpoint as `endpoint`. */
+export function callingProviderEndpoint<T>(endpoint: ProviderEndpoint, work: () => Promise<T>): Promise<T> {
+  return endpointAtCallSite.run(endpoint, work);
+}
 
 /** Exponential backoff with jitter: 100, 200, 400 … ms, capped at 2 s, each scaled by 50–100 %. */
 export function defaultRetryDelayMs(attempt: number): number {
@@ -151,7 +170,28 @@ async function readCapped(response: Response, maxBytes: number): Promise<Uint8Ar
 type AttemptOutcome =
   | { readonly kind: 'response'; readonly response: Response }
   | { readonly kind: 'retry-response'; readonly status: number; readonly waitMs: number | undefined }
-  | { readonly kind: 'failure'; readonly code: ErrorCode; readonly reason: string; readonly retryable: boolean; readonly cause?: unknown };
+  | {
+      readonly kind: 'failure';
+      readonly code: ErrorCode;
+      readonly result: ProviderCallResult;
+      readonly reason: string;
+      readonly retryable: boolean;
+      readonly cause?: unknown;
+    };
+
+function resultOfStatus(status: number): ProviderCallResult {
+  if (status >= 500) return 'http_5xx';
+  if (status >= 400) return 'http_4xx';
+  if (status >= 300) return 'http_3xx';
+  return 'ok';
+}
+
+/** What one logical call came to, kept up to date by the retry loop for the observer. */
+interface CallTally {
+  attempts: number;
+  result: ProviderCallResult;
+  status: number | undefined;
+}
 
 export function createProviderFetch(
   clientConfig: ClientConfig,
@@ -165,6 +205,7 @@ export function createProviderFetch(
   const maxRetryAfterSeconds = options.maxRetryAfterSeconds ?? DEFAULT_MAX_RETRY_AFTER_SECONDS;
   const retryDelayMs = options.retryDelayMs ?? defaultRetryDelayMs;
   const sleep = options.sleep ?? abortableSleep;
+  const observer = options.observer;
 
   if (tls.insecureSkipVerify) {
     log.warn('clientConfig.tls.insecureSkipVerify is on: the identity provider\'s certificate is not verified');
@@ -225,12 +266,13 @@ export function createProviderFetch(
         return {
           kind: 'failure',
           code: 'OFA_PROVIDER_RESPONSE',
+          result: 'too_large',
           reason: `response body larger than ${maxBodyBytes} bytes`,
           retryable: false,
         };
       }
       if (callerSignal?.aborted === true) {
-        return { kind: 'failure', code: 'OFA_PROVIDER_TIMEOUT', reason: 'caller deadline reached', retryable: false, cause: error };
+        return { kind: 'failure', code: 'OFA_PROVIDER_TIMEOUT', result: 'timeout', reason: 'caller deadline reached', retryable: false, cause: error };
       }
       // Once a non-idempotent request may have reached the provider (it answered, or we stopped
       // waiting), sending it again could use an authorization code or a rotating refresh token twice.
@@ -239,6 +281,7 @@ export function createProviderFetch(
         return {
           kind: 'failure',
           code: 'OFA_PROVIDER_TIMEOUT',
+          result: 'timeout',
           reason: `no answer within ${clientConfig.timeoutSeconds}s`,
           retryable: sendAgainIsSafe,
           cause: error,
@@ -246,26 +289,33 @@ export function createProviderFetch(
       }
       const code = errorCodeOf(error) ?? 'network error';
       if (TLS_VERIFY_CODES.has(code)) {
-        return { kind: 'failure', code: 'OFA_PROVIDER_UNAVAILABLE', reason: `TLS verification failed (${code})`, retryable: false, cause: error };
+        return { kind: 'failure', code: 'OFA_PROVIDER_UNAVAILABLE', result: 'tls', reason: `TLS verification failed (${code})`, retryable: false, cause: error };
       }
       if (code === 'UND_ERR_CONNECT_TIMEOUT') {
-        return { kind: 'failure', code: 'OFA_PROVIDER_TIMEOUT', reason: `connection not established within ${clientConfig.timeoutSeconds}s`, retryable: true, cause: error };
+        return { kind: 'failure', code: 'OFA_PROVIDER_TIMEOUT', result: 'timeout', reason: `connection not established within ${clientConfig.timeoutSeconds}s`, retryable: true, cause: error };
       }
-      return { kind: 'failure', code: 'OFA_PROVIDER_UNAVAILABLE', reason: code, retryable: sendAgainIsSafe, cause: error };
+      return { kind: 'failure', code: 'OFA_PROVIDER_UNAVAILABLE', result: 'network', reason: code, retryable: sendAgainIsSafe, cause: error };
     } finally {
       clearTimeout(timer);
       callerSignal?.removeEventListener('abort', onCallerAbort);
     }
   }
 
-  const providerFetch = async (url: string, init: ProviderFetchInit = {}): Promise<Response> => {
-    const method = (init.method ?? 'GET').toUpperCase();
+  async function sendWithRetries(url: string, init: ProviderFetchInit, method: string, endpoint: ProviderEndpoint, tally: CallTally): Promise<Response> {
     const where = `${method} ${safeUrl(url)}`;
     // A stream can be read once; everything openid-client sends is a string or URLSearchParams.
     const replayable = !(init.body instanceof ReadableStream);
     const callerSignal = init.signal ?? undefined;
     for (let attemptNo = 1; ; attemptNo += 1) {
+      tally.attempts = attemptNo;
       const outcome = await attempt(url, init, method);
+      if (outcome.kind === 'failure') {
+        tally.result = outcome.result;
+        tally.status = undefined;
+      } else {
+        tally.status = outcome.kind === 'response' ? outcome.response.status : outcome.status;
+        tally.result = resultOfStatus(tally.status);
+      }
       if (outcome.kind === 'response') return outcome.response;
 
       const canRetry = attemptNo <= maxRetries && replayable;
@@ -289,11 +339,26 @@ export function createProviderFetch(
         }
       }
       log.debug({ url: safeUrl(url), method, attempt: attemptNo, reason, waitMs }, 'retrying provider request');
+      observer?.retry(endpoint, tally.result);
       try {
         await sleep(waitMs, callerSignal);
       } catch (error) {
+        tally.result = 'timeout';
+        tally.status = undefined;
         throw new OfaError('OFA_PROVIDER_TIMEOUT', `${where}: caller deadline reached while waiting to retry`, { cause: error });
       }
+    }
+  }
+
+  const providerFetch = async (url: string, init: ProviderFetchInit = {}, endpoint?: ProviderEndpoint): Promise<Response> => {
+    const method = (init.method ?? 'GET').toUpperCase();
+    const tag = endpoint ?? endpointAtCallSite.getStore() ?? 'other';
+    const tally: CallTally = { attempts: 0, result: 'network', status: undefined };
+    const end = observer?.start(tag, method, safeUrl(url));
+    try {
+      return await sendWithRetries(url, init, method, tag, tally);
+    } finally {
+      end?.(tally.result, tally.status, tally.attempts);
     }
   };
 

@@ -7,6 +7,7 @@
 import { createRemoteJWKSet, customFetch } from 'jose';
 import { OfaError } from '../errors.js';
 import type { ProviderClient } from './discovery.js';
+import type { ProviderFetchInit } from './http.js';
 
 export const JWKS_COOLDOWN_MS = 30_000;
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
@@ -25,7 +26,7 @@ export function providerKeySet(client: ProviderClient): RemoteKeySet {
   const cached = keySets.get(client);
   if (cached !== undefined && cached.jwksUri === jwksUri) return cached.keySet;
   const keySet = createRemoteJWKSet(new URL(jwksUri), {
-    [customFetch]: client.fetch,
+    [customFetch]: (url: string, init: ProviderFetchInit) => client.fetch(url, init, 'jwks'),
     // Our fetch applies per-attempt timeouts and retries; jose's own deadline must cover them.
     timeoutDuration: (configuration?.timeout ?? 30) * 1000,
     cooldownDuration: JWKS_COOLDOWN_MS,

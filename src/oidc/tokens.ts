@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { MiddlewareConfig } from '../config/types.js';
 import { OfaError, isOfaError, type ErrorCode } from '../errors.js';
+import { callingProviderEndpoint } from './http.js';
 import { constantTimeEqual, describeJoseError, idTokenAlgorithms, verifyIdToken } from './id-token.js';
 
 /** What a successful code exchange or refresh yields, every token already verified. */
@@ -66,12 +67,14 @@ export async function exchangeAuthorizationCode(
 
   let response: client.TokenEndpointResponse;
   try {
-    response = await client.authorizationCodeGrant(provider.configuration, currentUrl, {
-      expectedState: checks.state,
-      expectedNonce: checks.nonce,
-      pkceCodeVerifier: checks.codeVerifier,
-      idTokenExpected: true,
-    });
+    response = await callingProviderEndpoint('token', () =>
+      client.authorizationCodeGrant(provider.configuration, currentUrl, {
+        expectedState: checks.state,
+        expectedNonce: checks.nonce,
+        pkceCodeVerifier: checks.codeVerifier,
+        idTokenExpected: true,
+      }),
+    );
   } catch (error) {
     // invalid_grant here means the code was used already, expired or belongs to another flow:
     // a browser's back button or a replay, not an outage worth a 5xx.
@@ -103,7 +106,7 @@ export async function refreshTokens(
 ): Promise<RefreshedTokens> {
   let response: client.TokenEndpointResponse;
   try {
-    response = await client.refreshTokenGrant(provider.configuration, refreshToken);
+    response = await callingProviderEndpoint('refresh', () => client.refreshTokenGrant(provider.configuration, refreshToken));
   } catch (error) {
     throw translateGrantError(error, 'OFA_REFRESH_FAILED', 'the refresh failed');
   }

@@ -2,12 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
-import { proxyKindOf } from '../forward/answer.js';
+import type { ErrorCode } from '../errors.js';
+import { proxyKindOf, type Answer } from '../forward/answer.js';
 import { handleForwardAuth } from '../forward/handle-forward-auth.js';
 import { reconstructOriginalRequest } from '../forward/original-request.js';
 import type { MiddlewareRuntime } from '../forward/runtime.js';
+import { createTelemetry, UNKNOWN_MIDDLEWARE, type DecisionOutcome, type Telemetry } from '../observability/telemetry.js';
 import type { ProviderClient } from '../oidc/discovery.js';
 import type { SessionStore } from '../session/store.js';
+import { METRICS_PATH } from './metrics-listener.js';
 import { buildGeneration } from './middleware-generation.js';
 import { sendError, writeAnswer } from './write-answer.js';
 
@@ -20,10 +23,16 @@ export interface AppDeps {
   readonly stores?: Readonly<Record<string, SessionStore>>;
   /** How long a callback may spend at the provider (default CALLBACK_DEADLINE_MS). */
   readonly callbackDeadlineMs?: number;
+  /**
+   * The process's metrics and tracing, kept across reloads. Default: a new one of this app's own
+   * (its own registry, no tracing, no process metrics).
+   */
+  readonly telemetry?: Telemetry;
 }
 
 export interface App {
   readonly fastify: FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
+  readonly telemetry: Telemetry;
   /** The middlewares serving now (after the latest reload). */
   readonly middlewares: ReadonlyMap<string, MiddlewareRuntime>;
   /**
@@ -41,7 +50,7 @@ export interface ReloadSummary {
   readonly added: readonly string[];
   readonly removed: readonly string[];
   readonly changed: readonly string[];
-  /** Settings that only a restart applies (the listen address). */
+  /** Settings that only a restart applies (the listen addresses). */
   readonly needRestart: readonly string[];
   /** Resolves once what only the old configuration used is closed. */
   readonly retired: Promise<void>;
@@ -55,7 +64,9 @@ export function buildApp(config: Config, deps: AppDeps): App {
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const log = deps.log;
   const injected = { providers: deps.providers, stores: deps.stores, callbackDeadlineMs: deps.callbackDeadlineMs };
-  let current = buildGeneration(config, log, injected);
+  const telemetry = deps.telemetry ?? createTelemetry();
+  const { tracing } = telemetry;
+  let current = buildGeneration(config, log, injected, telemetry);
   const retiring = new Set<Promise<void>>();
 
   const fastify = Fastify({
@@ -82,17 +93,31 @@ export function buildApp(config: Config, deps: AppDeps): App {
     }
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', middlewares: states });
   });
+  // With metricsListen set, the metrics have an address of their own (metrics-listener.ts) and
+  // the port the proxies reach exposes none. Decided at start: a reload cannot move a listener.
+  if (config.server.metricsListen === undefined) {
+    fastify.get(METRICS_PATH, async (_request, reply) => {
+      const { contentType, body } = await telemetry.scrape();
+      return reply.type(contentType).header('Cache-Control', 'no-store').send(body);
+    });
+  }
 
   fastify.route({
     method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     url: '/auth/:name',
     handler: async (request, reply) => {
+      const started = process.hrtime.bigint();
+      const elapsedSeconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
       const generation = current;
       const name = (request.params as { name: string }).name;
       const runtime = generation.middlewares.get(name);
-      if (runtime === undefined) return sendError(reply, 'OFA_UNKNOWN_MIDDLEWARE', false, 'no such middleware', undefined);
+      if (runtime === undefined) {
+        // Counted without the name asked for: a label must not take values from the request.
+        telemetry.middleware(UNKNOWN_MIDDLEWARE).recordDecision('error', 'OFA_UNKNOWN_MIDDLEWARE', elapsedSeconds());
+        return sendError(reply, 'OFA_UNKNOWN_MIDDLEWARE', false, 'no such middleware', undefined);
+      }
+      const metrics = telemetry.middleware(name);
       return generation.track(async () => {
-        const started = process.hrtime.bigint();
         const reconstructed = reconstructOriginalRequest(
           {
             peerAddress: request.socket.remoteAddress,
@@ -106,13 +131,34 @@ export function buildApp(config: Config, deps: AppDeps): App {
         );
         if (!reconstructed.ok) {
           runtime.log.info({ reason: reconstructed.reason }, 'rejected a malformed forward-auth request');
-          return sendError(reply, 'OFA_REQUEST_INVALID', false, reconstructed.reason, undefined);
+          sendError(reply, 'OFA_REQUEST_INVALID', false, reconstructed.reason, undefined);
+          metrics.recordDecision('invalid_request', 'OFA_REQUEST_INVALID', elapsedSeconds());
+          return reply;
         }
         const original = reconstructed.request;
         const proxy = proxyKindOf(request.headers['x-forward-auth-proxy'], original.trustedForwarding);
         const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-        const answer = await handleForwardAuth(runtime, { original, headers: request.headers, body, proxy, nowSeconds: now() });
+        const span = tracing?.startDecision(name, {
+          method: original.method,
+          host: original.url.host,
+          headers: request.headers,
+          continueTrace: original.trustedForwarding,
+        });
+        const decide = (): Promise<Answer> => handleForwardAuth(runtime, { original, headers: request.headers, body, proxy, nowSeconds: now() });
+        let answer: Answer;
+        try {
+          answer = span === undefined ? await decide() : await span.within(decide);
+        } catch (error) {
+          // The error handler answers 500.
+          metrics.recordDecision('error', 'OFA_INTERNAL', elapsedSeconds());
+          span?.end('error', 500, 'OFA_INTERNAL');
+          throw error;
+        }
         writeAnswer(reply, answer, proxy, wantsHtml(request));
+        const seconds = elapsedSeconds();
+        const { outcome, code } = describeDecision(answer);
+        metrics.recordDecision(outcome, code, seconds);
+        span?.end(outcome, reply.statusCode, code);
         // One access line per request; the path only, since a query may carry a code or state.
         runtime.log.info(
           {
@@ -122,7 +168,8 @@ export function buildApp(config: Config, deps: AppDeps): App {
             status: reply.statusCode,
             decision: answer.kind,
             clientusername: answer.kind === 'allow' ? answer.username : undefined,
-            ms: Number(process.hrtime.bigint() - started) / 1e6,
+            ms: seconds * 1e3,
+            trace_id: span?.traceId,
           },
           'forward-auth',
         );
@@ -143,6 +190,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
 
   return {
     fastify,
+    telemetry,
     get middlewares() {
       return current.middlewares;
     },
@@ -150,7 +198,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
       const previous = current;
       const summary = compareConfigs(previous.config, next);
       if (next.server.logLevel !== previous.config.server.logLevel) log.level = next.server.logLevel;
-      current = buildGeneration(next, log, injected, previous);
+      current = buildGeneration(next, log, injected, telemetry, previous);
       const retired = previous.retire(current).finally(() => retiring.delete(retired));
       retiring.add(retired);
       return { ...summary, retired };
@@ -168,12 +216,40 @@ function compareConfigs(before: Config, after: Config): Omit<ReloadSummary, 'ret
   const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
   const needRestart: string[] = [];
   if (!same(before.server.listen, after.server.listen)) needRestart.push('server.listen');
+  if (!same(before.server.metricsListen, after.server.metricsListen)) needRestart.push('server.metricsListen');
   return {
     added: names(after).filter((name) => before.middlewares[name] === undefined),
     removed: names(before).filter((name) => after.middlewares[name] === undefined),
     changed: names(after).filter((name) => before.middlewares[name] !== undefined && !same(before.middlewares[name], after.middlewares[name])),
     needRestart,
   };
+}
+
+/** The metric outcome of an answer and its error code; bounded, never anything from the request. */
+function describeDecision(answer: Answer): { readonly outcome: DecisionOutcome; readonly code: ErrorCode | undefined } {
+  switch (answer.kind) {
+    case 'allow':
+      return { outcome: 'allowed', code: undefined };
+    case 'redirect':
+      if (answer.purpose === 'login') return { outcome: 'login_started', code: undefined };
+      if (answer.purpose === 'logout') return { outcome: 'logout', code: undefined };
+      // A callback's own redirect completes a login; elsewhere `callback` and `renew` send a signed-in user on.
+      return { outcome: answer.purpose === 'callback' && answer.callback === true ? 'callback' : 'allowed', code: undefined };
+    case 'deny':
+      if (answer.code === 'OFA_CLAIMS_DENIED') return { outcome: 'forbidden', code: answer.code };
+      if (answer.code === 'OFA_CSRF_INVALID') return { outcome: 'csrf_refused', code: answer.code };
+      return { outcome: 'unauthorized', code: answer.code };
+    case 'error':
+      return { outcome: 'error', code: answer.code };
+    case 'unavailable':
+      return { outcome: 'unavailable', code: answer.code };
+    case 'signed-out':
+      return { outcome: 'logout', code: undefined };
+    case 'confirm-logout':
+      return { outcome: 'logout_confirmation', code: undefined };
+    case 'backchannel-logout':
+      return { outcome: answer.status === 200 ? 'backchannel_logout' : 'backchannel_logout_refused', code: undefined };
+  }
 }
 
 function wantsHtml(request: FastifyRequest): boolean {

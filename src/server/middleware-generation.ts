@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
 import { createMiddlewareRuntime, type MiddlewareRuntime } from '../forward/runtime.js';
 import { createTrustedProxies, type IsTrustedProxy } from '../forward/trusted-proxies.js';
+import type { Telemetry } from '../observability/telemetry.js';
 import { createProviderClient, providerSettingsKey, type ProviderClient } from '../oidc/discovery.js';
 import { createProviderFetch } from '../oidc/http.js';
 import { providerKeySet } from '../oidc/jwks.js';
@@ -40,12 +41,13 @@ interface Owned {
 
 const owned = new WeakMap<Generation, Owned>();
 
-export function buildGeneration(config: Config, log: Logger, injected: InjectedParts, predecessor?: Generation): Generation {
+/** `telemetry` outlives generations: what a generation takes over keeps reporting to it. */
+export function buildGeneration(config: Config, log: Logger, injected: InjectedParts, telemetry: Telemetry, predecessor?: Generation): Generation {
   const previous = predecessor === undefined ? undefined : owned.get(predecessor);
   const secretsKey = JSON.stringify(config.server.secrets);
   // Same secrets, same sealer: stores can then be taken over, and their sessions stay open.
   const sealer = previous !== undefined && previous.secretsKey === secretsKey ? previous.sealer : createSealer(config.server.secrets);
-  const stores = createSessionStores({ sealer, log, predecessor: previous?.stores });
+  const stores = createSessionStores({ sealer, log, predecessor: previous?.stores, redisCommands: telemetry.redisCommands });
   const providers = new Map<string, ProviderClient>();
 
   const middlewares = new Map<string, MiddlewareRuntime>();
@@ -55,7 +57,9 @@ export function buildGeneration(config: Config, log: Logger, injected: InjectedP
       const key = providerSettingsKey(middleware);
       provider = providers.get(key) ?? previous?.providers.get(key);
       if (provider === undefined) {
-        const fetch = createProviderFetch(middleware.clientConfig, log.child({ middleware: middleware.name }));
+        const fetch = createProviderFetch(middleware.clientConfig, log.child({ middleware: middleware.name }), {
+          observer: telemetry.middleware(middleware.name).providerCalls,
+        });
         provider = createProviderClient(middleware, { fetch, log });
       }
       providers.set(key, provider);
@@ -70,6 +74,7 @@ export function buildGeneration(config: Config, log: Logger, injected: InjectedP
         providerKeys: () => providerKeySet(client),
         sealer,
         store: injected.stores?.[middleware.name] ?? stores.storeFor(middleware),
+        telemetry: telemetry.middleware(middleware.name),
         ...(injected.callbackDeadlineMs === undefined ? {} : { callbackDeadlineMs: injected.callbackDeadlineMs }),
       }),
     );

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { MiddlewareConfig, RedisStoreConfig } from '../config/types.js';
+import type { RedisCommandObserver } from '../observability/observers.js';
 import { sessionPurpose } from '../forward/runtime.js';
 import { createCookieSessionStore } from '../session/cookie-store.js';
 import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../session/redis-connection.js';
@@ -40,6 +41,8 @@ export function createSessionStores(deps: {
   readonly sealer: Sealer;
   readonly log: Logger;
   readonly predecessor?: SessionStores | undefined;
+  /** Told of every command a Redis store sends (metrics). */
+  readonly redisCommands?: RedisCommandObserver | undefined;
 }): SessionStores {
   const pool: StorePool = { sealer: deps.sealer, stores: new Map(), connections: new Map() };
   const previous = deps.predecessor === undefined ? undefined : pools.get(deps.predecessor);
@@ -68,6 +71,7 @@ export function createSessionStores(deps: {
       // Sentinel means replicas that may be promoted: writes that matter wait for one.
       ...(redis.sentinel === undefined ? {} : { replicaAckTimeoutMs: REPLICA_ACK_TIMEOUT_MS }),
       log: deps.log.child({ middleware: middleware.name }),
+      commandObserver: deps.redisCommands,
     });
   }
 

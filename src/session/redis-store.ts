@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { OfaError } from '../errors.js';
+import type { RedisCommandName, RedisCommandObserver } from '../observability/observers.js';
 import { closeRedisConnection } from './redis-connection.js';
 import { ADD_TO_INDEX, COMPARE_AND_SET, createRedisKeys, isSessionId, RELEASE_LOCK } from './redis-keys.js';
 import type { Sealer } from './seal.js';
@@ -36,6 +37,8 @@ export interface RedisSessionStoreOptions {
    */
   readonly replicaAckTimeoutMs?: number;
   readonly log?: Logger;
+  /** Told the latency and failure of every command the store sends (metrics). */
+  readonly commandObserver?: RedisCommandObserver;
 }
 
 /**
@@ -124,6 +127,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   const lockSeconds = options.refreshLockSeconds ?? DEFAULT_REFRESH_LOCK_SECONDS;
   const lockMs = Math.ceil(lockSeconds * 1000);
   const log = options.log;
+  const observer = options.commandObserver;
   const refreshes = createSingleFlight<string, RefreshOutcome>();
   let closed = false;
 
@@ -134,11 +138,25 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     if (typeof id !== 'string' || !isSessionId(id)) throw new TypeError('a session id must be 22 base64url characters');
   }
 
-  /** One Redis call; any failure (refused, timed out, CLUSTERDOWN, READONLY…) becomes OFA_STORE_UNAVAILABLE. */
-  async function redis<T>(action: string, call: () => Promise<T>): Promise<T> {
+  /** Times one command for the observer, counting a rejection as a failed command. */
+  async function timed<T>(command: RedisCommandName, call: () => Promise<T>): Promise<T> {
+    if (observer === undefined) return call();
+    const started = process.hrtime.bigint();
+    let failed = true;
+    try {
+      const result = await call();
+      failed = false;
+      return result;
+    } finally {
+      observer.observe(command, Number(process.hrtime.bigint() - started) / 1e9, failed);
+    }
+  }
+
+  /** One Redis command; any failure (refused, timed out, CLUSTERDOWN, READONLY…) becomes OFA_STORE_UNAVAILABLE. */
+  async function redis<T>(action: string, command: RedisCommandName, call: () => Promise<T>): Promise<T> {
     if (closed) throw new OfaError('OFA_STORE_UNAVAILABLE', `the Redis session store is closed (${action})`);
     try {
-      return await call();
+      return await timed(command, call);
     } catch (error) {
       const cause = safeCause(error);
       log?.debug({ err: cause, action }, 'the Redis session store did not answer');
@@ -152,15 +170,15 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
    * our own value, which must count as ours, not as someone else's (a taken lock, a replayed token).
    */
   async function setIfAbsent(action: string, key: string, value: string, expiry: 'EX' | 'PX', amount: number): Promise<boolean> {
-    const set = await redis(action, () =>
+    const set = await redis(action, 'set', () =>
       expiry === 'EX' ? client.set(key, value, 'EX', amount, 'NX') : client.set(key, value, 'PX', amount, 'NX'),
     );
     if (set !== null) return true;
-    return (await redis(action, () => client.get(key))) === value;
+    return (await redis(action, 'get', () => client.get(key))) === value;
   }
 
   async function readSession(id: string): Promise<StoredSession | undefined> {
-    const raw = await redis('read a session', () => client.get(sessionKey(id)));
+    const raw = await redis('read a session', 'get', () => client.get(sessionKey(id)));
     if (raw === null) return undefined;
     const opened = openSession(sealer, raw, purpose);
     if (opened === undefined || opened.session.id !== id) {
@@ -174,7 +192,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   async function addToIndexes(session: Session, nowSeconds: number): Promise<void> {
     const ttl = String(Math.max(sessionLifetimeSeconds, secondsUntil(session.expiresAt, nowSeconds)));
     const add = (key: string): Promise<unknown> =>
-      redis('index a session', () => client.eval(ADD_TO_INDEX, 1, key, session.id, String(session.createdAt), ttl));
+      redis('index a session', 'eval', () => client.eval(ADD_TO_INDEX, 1, key, session.id, String(session.createdAt), ttl));
     const indexes = [subjectKey(session.issuer, session.subject)];
     if (session.providerSid !== undefined) indexes.push(providerSessionKey(session.issuer, session.providerSid));
     await Promise.all(indexes.map(add));
@@ -201,7 +219,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
       const last = round >= MAX_WRITE_ROUNDS;
       const expected = last && overwriteLast ? '' : createHash('sha1').update(stored.raw).digest('hex');
       const ttl = String(secondsUntil(next.session.expiresAt, nowSeconds));
-      const written = await redis('save a session', () => client.eval(COMPARE_AND_SET, 1, sessionKey(id), expected, next.value, ttl));
+      const written = await redis('save a session', 'eval', () => client.eval(COMPARE_AND_SET, 1, sessionKey(id), expected, next.value, ttl));
       if (written === 1) {
         // Sliding may carry the session past the indexes' TTL: they must outlive it, or a
         // back-channel logout would no longer find it.
@@ -222,7 +240,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     if (timeoutMs === undefined) return;
     try {
       // WAIT covers every earlier write of this connection; a Cluster client is never given this option.
-      const acknowledged = await (client as Redis).wait(1, timeoutMs);
+      const acknowledged = await timed('wait', () => (client as Redis).wait(1, timeoutMs));
       if (acknowledged < 1) log?.warn({ timeoutMs }, 'no Redis replica acknowledged a session write in time');
     } catch {
       // The master took the write; whether a replica has it yet is best effort.
@@ -270,7 +288,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
 
   async function deleteSession(id: string): Promise<void> {
     // Both keys carry the {id} hash tag: one slot, so one DEL is fine on a Cluster.
-    await redis('revoke a session', () => client.del(sessionKey(id), lockKey(id)));
+    await redis('revoke a session', 'del', () => client.del(sessionKey(id), lockKey(id)));
   }
 
   async function revoke(session: Session): Promise<void> {
@@ -279,30 +297,30 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     // Tidying the indexes is not what revokes; it only keeps them from growing.
     const indexes = [subjectKey(session.issuer, session.subject)];
     if (session.providerSid !== undefined) indexes.push(providerSessionKey(session.issuer, session.providerSid));
-    await Promise.all(indexes.map((key) => redis('revoke a session', () => client.zrem(key, session.id))));
+    await Promise.all(indexes.map((key) => redis('revoke a session', 'zrem', () => client.zrem(key, session.id))));
     await awaitReplica();
   }
 
   async function revokeProviderSession(issuer: string, providerSid: string): Promise<void> {
     const index = providerSessionKey(issuer, providerSid);
-    const ids = await redis('revoke a provider session', () => client.zrange(index, 0, '-1'));
+    const ids = await redis('revoke a provider session', 'zrange', () => client.zrange(index, 0, '-1'));
     await Promise.all(ids.filter(isSessionId).map(deleteSession));
-    await redis('revoke a provider session', () => client.del(index));
+    await redis('revoke a provider session', 'del', () => client.del(index));
     await awaitReplica();
   }
 
   async function revokeSubject(issuer: string, subject: string, nowSeconds: number): Promise<void> {
     const index = subjectKey(issuer, subject);
     // Scored by createdAt: sessions created after this revocation are later logins and stay.
-    const ids = await redis('revoke a subject', () => client.zrangebyscore(index, '-inf', String(nowSeconds)));
+    const ids = await redis('revoke a subject', 'zrangebyscore', () => client.zrangebyscore(index, '-inf', String(nowSeconds)));
     await Promise.all(ids.filter(isSessionId).map(deleteSession));
-    await redis('revoke a subject', () => client.zremrangebyscore(index, '-inf', String(nowSeconds)));
+    await redis('revoke a subject', 'zremrangebyscore', () => client.zremrangebyscore(index, '-inf', String(nowSeconds)));
     await awaitReplica();
   }
 
   async function releaseLock(id: string, token: string): Promise<void> {
     try {
-      const released = await redis('release the refresh lock', () => client.eval(RELEASE_LOCK, 1, lockKey(id), token));
+      const released = await redis('release the refresh lock', 'eval', () => client.eval(RELEASE_LOCK, 1, lockKey(id), token));
       if (released !== 1) {
         log?.warn({ refreshLockSeconds: lockSeconds }, 'a refresh outlived its lock; raise refreshLockSeconds above the provider timeout');
       }
@@ -341,7 +359,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     const deadline = Date.now() + lockMs + LOCK_POLL_MS;
     while (Date.now() < deadline) {
       await sleep(LOCK_POLL_MS);
-      const held = await redis('wait for the refresh lock', () => client.exists(lockKey(session.id)));
+      const held = await redis('wait for the refresh lock', 'exists', () => client.exists(lockKey(session.id)));
       if (held === 0) break;
     }
     const stored = await readSession(session.id);

@@ -3,7 +3,9 @@
  * Stopped by the test that started it.
  */
 import type { AddressInfo } from 'node:net';
-import type { Config, MiddlewareConfig } from '../../src/config/types.js';
+import type { Config, ListenAddress, MiddlewareConfig } from '../../src/config/types.js';
+import type { Telemetry } from '../../src/observability/telemetry.js';
+import type { SessionStore } from '../../src/session/store.js';
 import { buildApp, type App } from '../../src/server/app.js';
 import { createTestLogger, type TestLogger } from './log.js';
 import { makeMiddlewareConfig, type MiddlewareOverrides } from './middleware-config.js';
@@ -33,6 +35,12 @@ export interface TestServiceOptions {
   readonly port?: number;
   /** How long a callback may spend at the provider (default: the service's own). */
   readonly callbackDeadlineMs?: number;
+  /** Metrics and tracing (default: the app's own). */
+  readonly telemetry?: Telemetry;
+  /** `server.metricsListen`: /metrics then leaves the main port (the test starts the metrics listener). */
+  readonly metricsListen?: ListenAddress;
+  /** Session stores by middleware name, instead of those built from the config. */
+  readonly stores?: Readonly<Record<string, SessionStore>>;
 }
 
 export async function startService(options: TestServiceOptions): Promise<TestService> {
@@ -47,6 +55,7 @@ export async function startService(options: TestServiceOptions): Promise<TestSer
       secrets: options.secrets ?? [TEST_SECRET],
       trustedProxies: options.trustedProxies ?? ['127.0.0.1/32'],
       logLevel: 'debug',
+      ...(options.metricsListen === undefined ? {} : { metricsListen: options.metricsListen }),
     },
     middlewares,
     warnings: [],
@@ -58,6 +67,8 @@ export async function startService(options: TestServiceOptions): Promise<TestSer
     log: logger.log,
     now,
     ...(options.callbackDeadlineMs === undefined ? {} : { callbackDeadlineMs: options.callbackDeadlineMs }),
+    ...(options.telemetry === undefined ? {} : { telemetry: options.telemetry }),
+    ...(options.stores === undefined ? {} : { stores: options.stores }),
   });
   await app.fastify.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   const { port } = app.fastify.server.address() as AddressInfo;

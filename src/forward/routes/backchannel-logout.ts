@@ -45,6 +45,8 @@ export async function handleBackchannelLogout(rt: MiddlewareRuntime, request: Fo
     rt.log.info('refused a replayed back-channel logout token');
     return refuse(400, 'logout token was already used');
   }
+  // One count per accepted logout token, however many sessions it ended.
+  rt.telemetry.sessionEvent('ended_by_backchannel_logout');
   rt.log.info({ by: target.sid !== undefined ? 'sid' : 'sub', subject: target.sub }, 'back-channel logout: sessions ended');
   return { kind: 'backchannel-logout', status: 200, reason: '' };
 }

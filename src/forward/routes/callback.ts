@@ -102,6 +102,7 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
     flow.viaLoginUrl && rt.urls.postLogin !== undefined
       ? resolveParsedUrlOption(rt.urls.postLogin, new URL(flow.returnTo)).href
       : flow.returnTo;
+  rt.telemetry.sessionEvent('created');
   rt.log.info({ subject: session.subject }, 'login completed');
   return { kind: 'redirect', purpose: 'callback', location, cookies: [...spent, ...cookies] };
 }

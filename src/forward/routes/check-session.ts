@@ -32,6 +32,7 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
   if (maxLifetime !== undefined && nowSeconds >= session.createdAt + maxLifetime) {
     rt.log.info('session ended: session.maxLifetime has passed since sign-in');
     await rt.store.revoke(session, nowSeconds);
+    rt.telemetry.sessionEvent('ended_by_max_lifetime');
     return startLogin(rt, request, jar, endSessionCookies(rt.config));
   }
 
@@ -49,6 +50,7 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
     if (!outcome.ok) {
       rt.log.info({ reason: outcome.reason }, 'session ended: access token expired and could not be refreshed');
       await rt.store.revoke(session, nowSeconds);
+      rt.telemetry.sessionEvent('ended_by_failed_refresh');
       return startLogin(rt, request, jar, endSessionCookies(rt.config));
     }
     session = outcome.session;
@@ -77,6 +79,7 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
   if (rt.config.session.sliding && nowSeconds - session.renewedAt >= Math.max(1, Math.floor(lifetime * SLIDING_RENEWAL_SHARE))) {
     session = { ...session, renewedAt: nowSeconds, expiresAt: slidExpiry(rt, session, nowSeconds) };
     cookieValue = await rt.store.save(session, nowSeconds);
+    rt.telemetry.sessionEvent('renewed');
   } else if (loaded.stale && cookieValue === undefined) {
     cookieValue = await rt.store.save(session, nowSeconds);
   }

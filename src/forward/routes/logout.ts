@@ -27,7 +27,10 @@ export async function handleLogout(rt: MiddlewareRuntime, request: ForwardAuthRe
     const here = rt.urls.logout === undefined ? request.original.url.href : resolveParsedUrlOption(rt.urls.logout, request.original.url).href;
     return { kind: 'confirm-logout', location: here };
   }
-  if (loaded !== undefined) await rt.store.revoke(loaded.session, request.nowSeconds);
+  if (loaded !== undefined) {
+    await rt.store.revoke(loaded.session, request.nowSeconds);
+    rt.telemetry.sessionEvent('ended_by_logout');
+  }
   const cookies = endSessionCookies(rt.config);
   const postLogout =
     rt.urls.postLogout === undefined ? undefined : resolveParsedUrlOption(rt.urls.postLogout, request.original.url).href;
