@@ -1,5 +1,13 @@
+import cluster from 'node:cluster';
+import { AggregatorRegistry } from 'prom-client';
+import type { Logger } from 'pino';
 import { loadConfig } from '../config/index.js';
+import type { Config } from '../config/types.js';
+import { createTelemetry } from '../observability/telemetry.js';
+import { startTracing } from '../observability/tracing.js';
 import { buildApp } from '../server/app.js';
+import { startMetricsListener, type MetricsListener } from '../server/metrics-listener.js';
+import { runClusterPrimary } from './cluster-primary.js';
 import { CONFIG_ENV, parseConfigArguments, reportProblems } from './config-argument.js';
 import { createConfigReloader } from './config-reloader.js';
 import type { CliIo } from './io.js';
@@ -23,13 +31,44 @@ export async function runServeCommand(argv: readonly string[], io: CliIo): Promi
     return 1;
   }
   const { config } = loaded;
-  const log = createLogger(config.server.logLevel);
-  for (const warning of config.warnings) log.warn(warning);
-  const app = buildApp(config, { log });
-  await app.fastify.listen({ host: config.server.listen.host, port: config.server.listen.port });
+  const processLog = createLogger(config.server.logLevel);
+  // Each worker's lines say which worker wrote them.
+  const log = cluster.isWorker ? processLog.child({ worker: cluster.worker?.id, pid: process.pid }) : processLog;
+  const workers = config.server.workers ?? 1;
+  if (workers > 1 && cluster.isPrimary) return servePrimary(config, workers, log);
+  if (cluster.isPrimary) for (const warning of config.warnings) log.warn(warning);
+
+  const telemetry = createTelemetry({ tracing: await startTracing(io.env, log), processMetrics: true });
+  if (cluster.isWorker) {
+    // A worker's metrics reach the scrape through the primary's aggregation; prom-client answers
+    // the primary's requests only once an AggregatorRegistry exists in the worker too.
+    AggregatorRegistry.setRegistries(telemetry.registry);
+    new AggregatorRegistry();
+  }
+  const app = buildApp(config, { log, telemetry });
+  let metricsListener: MetricsListener | undefined;
+  try {
+    await app.fastify.listen({ host: config.server.listen.host, port: config.server.listen.port });
+    if (config.server.metricsListen !== undefined && cluster.isPrimary) {
+      metricsListener = await startMetricsListener(config.server.metricsListen, telemetry, log);
+    }
+  } catch (error) {
+    log.error({ code: (error as NodeJS.ErrnoException).code }, 'cannot listen');
+    await app.fastify.close();
+    await app.stop();
+    await flushLog(log);
+    return 1;
+  }
   log.info({ middlewares: Object.keys(config.middlewares) }, 'oidc-forward-auth is serving');
 
-  const reloader = createConfigReloader({ path, files: loaded.files, load, apply: (next) => app.reload(next), log });
+  const reloader = createConfigReloader({
+    path,
+    files: loaded.files,
+    load,
+    apply: (next) => app.reload(next),
+    log,
+    onResult: (result) => telemetry.recordConfigReload(result),
+  });
   const onHangup = (): void => void reloader.reload('SIGHUP');
   process.on('SIGHUP', onHangup);
 
@@ -48,6 +87,8 @@ export async function runServeCommand(argv: readonly string[], io: CliIo): Promi
       app.fastify
         .close()
         .then(() => app.stop())
+        .then(() => metricsListener?.close())
+        .then(() => telemetry.shutdown())
         .then(() => flushLog(log))
         .then(
           () => resolve(0),
@@ -56,5 +97,32 @@ export async function runServeCommand(argv: readonly string[], io: CliIo): Promi
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+/**
+ * `server.workers` above 1: this process only supervises. The workers load the same file (so
+ * they hold the same secrets and serve the same address) and each reload on their own; the
+ * metrics of all of them are served, summed, on `metricsListen`.
+ */
+async function servePrimary(config: Config, workers: number, log: Logger): Promise<number> {
+  for (const warning of config.warnings) log.warn(warning);
+  const aggregator = new AggregatorRegistry();
+  let metricsListener: MetricsListener | undefined;
+  return runClusterPrimary({
+    workers,
+    log,
+    onStarted: async () => {
+      if (config.server.metricsListen === undefined) return;
+      metricsListener = await startMetricsListener(
+        config.server.metricsListen,
+        { scrape: async () => ({ contentType: aggregator.contentType, body: await aggregator.clusterMetrics() }) },
+        log,
+      );
+    },
+    onStopped: async () => {
+      await metricsListener?.close();
+      await flushLog(log);
+    },
   });
 }

@@ -1,13 +1,13 @@
 import { readFile as readFileFromDisk } from 'node:fs/promises';
 import { deepFreeze } from './deep-freeze.js';
 import { collectSources } from './documents.js';
-import { createProblemSink } from './field-reader.js';
+import { createProblemSink, type ProblemSink } from './field-reader.js';
 import { createInClusterKubernetesSecretReader, type KubernetesSecretReader } from './kubernetes-secret-reader.js';
 import { rememberReferences } from './mask-config.js';
 import { readMiddlewareConfig } from './middleware-config.js';
 import { resolveSecrets, type PendingSecret } from './secret-references.js';
 import { checkServerSecrets, readServerConfig } from './server-config.js';
-import type { Config, MiddlewareConfig } from './types.js';
+import type { Config, MiddlewareConfig, ServerConfig } from './types.js';
 
 export interface LoadConfigDeps {
   readonly env?: NodeJS.ProcessEnv;
@@ -78,9 +78,29 @@ export async function loadConfigFromText(
     sink,
   );
   checkServerSecrets(server, sink);
+  warnAboutWorkers(server, middlewares, sink);
 
   if (sink.problems.length > 0) return { ok: false, problems: [...sink.problems] };
   const config: Config = deepFreeze({ server, middlewares, warnings: [...sink.warnings] });
   rememberReferences(config, references);
   return { ok: true, config, files };
+}
+
+/** What several workers change for the rest of the configuration. */
+function warnAboutWorkers(server: ServerConfig, middlewares: Readonly<Record<string, MiddlewareConfig>>, sink: ProblemSink): void {
+  if ((server.workers ?? 1) <= 1) return;
+  if (server.metricsListen === undefined) {
+    sink.warn(
+      'server.workers',
+      '/metrics on server.listen shows only the worker that answers the scrape; set server.metricsListen to serve all workers\' metrics, summed',
+    );
+  }
+  for (const middleware of Object.values(middlewares)) {
+    if (middleware.session.store === undefined && middleware.session.refresh) {
+      sink.warn(
+        `middlewares.${middleware.name}.session`,
+        `with server.workers above 1 and sessions in cookies, two workers can refresh one session at the same moment, and a provider that detects refresh-token reuse then ends it; use session.store.redis (its refresh lock spans workers)`,
+      );
+    }
+  }
 }

@@ -1,6 +1,7 @@
 import {
   checkKnownKeys,
   joinPath,
+  readNumber,
   readOptionalString,
   readStringList,
   type ProblemSink,
@@ -10,7 +11,9 @@ import { checkAddressOrCidr, parseHostPort } from './network.js';
 import type { PendingSecret } from './secret-references.js';
 import type { ServerConfig } from './types.js';
 
-export const SERVER_KEYS = ['listen', 'metricsListen', 'secrets', 'trustedProxies', 'logLevel'] as const;
+export const SERVER_KEYS = ['listen', 'metricsListen', 'workers', 'secrets', 'trustedProxies', 'logLevel'] as const;
+/** More workers than this only adds memory on any machine we know of. */
+export const MAX_WORKERS = 64;
 /**
  * Sets `listen` when the file does not: a container image sets it to 0.0.0.0:4181, since the
  * default loopback address cannot be reached from outside the container.
@@ -28,6 +31,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  * - `listen` (host:port, default 127.0.0.1:4181; $OIDC_FORWARD_AUTH_LISTEN when the file has none);
  * - `metricsListen` (host:port, default unset): serve /metrics there alone instead of on `listen`,
  *   so the port the proxies reach exposes nothing but forward-auth, health and readiness;
+ * - `workers` (whole number, default 1): processes serving the same address (node:cluster);
  * - `secrets`, `trustedProxies`, `logLevel`.
  * Secrets are queued on `pending`; their length is checked by `checkServerSecrets` once they are
  * resolved, since a reference says nothing about its value.
@@ -65,6 +69,9 @@ export function readServerConfig(
     } else metricsListen = parsed;
   }
 
+  const workers = readNumber(object, 'workers', path, { integer: true, min: 1 }, sink) ?? 1;
+  if (workers > MAX_WORKERS) sink.error(joinPath(path, 'workers'), `must be ${MAX_WORKERS} or fewer (got ${workers})`);
+
   const secrets: string[] = [];
   const rawSecrets = readStringList(object, 'secrets', path, sink);
   if (object['secrets'] === undefined || object['secrets'] === null || rawSecrets?.length === 0) {
@@ -93,7 +100,7 @@ export function readServerConfig(
     else logLevel = match;
   }
 
-  const config: Mutable<ServerConfig> = { listen, secrets, trustedProxies, logLevel };
+  const config: Mutable<ServerConfig> = { listen, workers, secrets, trustedProxies, logLevel };
   if (metricsListen !== undefined) config.metricsListen = metricsListen;
   return config;
 }

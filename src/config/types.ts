@@ -19,6 +19,8 @@ export interface ServerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Serve /metrics on this address alone (not on `listen`). Default: unset, /metrics on `listen`. */
   readonly metricsListen?: ListenAddress | undefined;
+  /** Processes serving `listen` together (node:cluster); 1 (the default) runs no cluster. */
+  readonly workers?: number;
 }
 
 export interface TlsClientConfig {
