@@ -7,8 +7,9 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export DEBIAN_FRONTEND=noninteractive
 
-# Debian packages the tests and the demo use.
-packages=(nginx caddy redis-server redis-sentinel chromium wrk)
+# Debian packages the tests and the demo use (strace and systemd: the systemd unit's checks;
+# wrk: the benchmark).
+packages=(nginx caddy redis-server redis-sentinel chromium wrk strace systemd)
 # Services those packages may start system-wide; our tests start their own on free ports.
 services=(nginx caddy redis-server redis-sentinel)
 # Filled by install_missing_packages: only services of packages this run installed are touched,
