@@ -7,12 +7,13 @@
  * checkout and against paths that must never reach an image.
  */
 import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { dirname, join, posix, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import dockerignore, { type Ignore } from '@balena/dockerignore';
+import type { Ignore } from '@balena/dockerignore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findFreePort, startScriptedServer, type ScriptedServer } from '../support/scripted-server.js';
 import { startService, type TestService } from '../support/service.js';
@@ -224,6 +225,9 @@ describe('the Dockerfile HEALTHCHECK, run with node', () => {
     expect(await runCheck(stalled.port)).toEqual({ code: 1, killed: false });
   });
 });
+
+// A CommonJS module whose types declare an ES default export: required, so both agree.
+const dockerignore = createRequire(import.meta.url)('@balena/dockerignore') as typeof import('@balena/dockerignore').default;
 
 /** `.dockerignore` rules read as Docker reads them (@balena/dockerignore ports Docker's matcher). */
 function readDockerignore(text: string): Ignore {
