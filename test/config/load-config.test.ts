@@ -35,7 +35,7 @@ async function configOf(text: string, env: NodeJS.ProcessEnv = {}) {
 describe('loadConfigFromText defaults', () => {
   it('applies every default of the spec table to a minimal middleware', async () => {
     const config = await configOf(configWith({}));
-    expect(config.server).toEqual({ listen: { host: '127.0.0.1', port: 4181 }, secrets: [SECRET], trustedProxies: [], logLevel: 'info' });
+    expect(config.server).toEqual({ listen: { host: '127.0.0.1', port: 4181 }, workers: 1, secrets: [SECRET], trustedProxies: [], logLevel: 'info' });
     expect(config.middlewares['app']).toEqual({
       name: 'app',
       namespace: undefined,
@@ -506,5 +506,23 @@ describe('loadConfig', () => {
   it('reports a configuration file that cannot be read', async () => {
     const result = await loadConfig('/nowhere.yaml', { env: {}, readFile: async () => Promise.reject(Object.assign(new Error('x'), { code: 'ENOENT' })) });
     expect(result).toEqual({ ok: false, problems: ['cannot read the configuration file: no such file'] });
+  });
+});
+
+describe('server.workers', () => {
+  it('is a whole number from 1 to 64', async () => {
+    expect((await configOf(configWith({}, { workers: 2, metricsListen: '127.0.0.1:9464' }))).server.workers).toBe(2);
+    expect(await problemsOf(configWith({}, { workers: 0 }))).toEqual(['server.workers: must be 1 or more (got 0)']);
+    expect(await problemsOf(configWith({}, { workers: 1.5 }))).toEqual(['server.workers: must be a whole number (got 1.5)']);
+    expect(await problemsOf(configWith({}, { workers: 65 }))).toEqual(['server.workers: must be 64 or fewer (got 65)']);
+  });
+
+  it('warns where several workers change what a setting means: metrics on listen, cookie sessions refreshing', async () => {
+    const warnings = (await configOf(configWith({}, { workers: 2 }))).warnings;
+    expect(warnings.some((warning) => warning.startsWith('server.workers: /metrics on server.listen shows only'))).toBe(true);
+    expect(warnings.some((warning) => warning.startsWith('middlewares.app.session: with server.workers above 1'))).toBe(true);
+    const quiet = await configOf(configWith({ session: { refresh: false } }, { workers: 2, metricsListen: '127.0.0.1:9464' }));
+    expect(quiet.warnings).toEqual([]);
+    expect((await configOf(configWith({}))).warnings).toEqual([]);
   });
 });
