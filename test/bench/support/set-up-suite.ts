@@ -1,0 +1,211 @@
+/**
+ * Starts what a suite's chosen cases need, on loopback free ports, each server pinned: the floor,
+ * redis-server, one nginx per site, the dev provider (in this process), the services (the real
+ * CLI); then signs in for real through nginx and makes every case ready. Each start registers its
+ * stop with the cleanup, so a failure or Ctrl-C half-way still stops everything by PID.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { startDevProvider, type DevProvider } from '../../../deploy/demo/dev-provider.js';
+import { startRedisServer } from '../../support/redis.js';
+import { findFreePort } from '../../support/scripted-server.js';
+import { startBenchNginx, writeStaticPage, type BenchNginx } from './bench-nginx.js';
+import { REPO_ROOT, startBenchService, type BenchService, type LogDestination, type MiddlewareOptions } from './bench-service.js';
+import { signInThroughProxy } from './browser-login.js';
+import { mintSessionCookies } from './minted-sessions.js';
+import { isRunning, pinProcessTree, spawnPinned, stopChild, type Cleanup, type CpuList } from './processes.js';
+import { readyCase, type ReadyCase } from './ready-case.js';
+import { CLIENT_ID, MANY_SESSIONS, type CaseDefinition, type MiddlewareContext, type SiteDefinition, type SuiteDefinition } from './suites.js';
+
+export interface ReadySuite {
+  readonly dir: string;
+  readonly cases: readonly ReadyCase[];
+  readonly services: readonly BenchService[];
+  readonly notes: readonly string[];
+}
+
+export interface SetUpOptions {
+  /** Where nginx, the services, the floor and Redis run; undefined: unpinned. */
+  readonly serverCpus: CpuList | undefined;
+  readonly cpuProfDir: string | undefined;
+  readonly serviceLog: LogDestination;
+  readonly cleanup: Cleanup;
+  readonly keepDir: boolean;
+  /** Only these cases (and what they need). */
+  readonly caseIds: readonly string[] | undefined;
+  readonly log: (line: string) => void;
+}
+
+/** A mistake in the command line: reported as a message, without a stack. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The floor's name where a site names its backend. */
+const FLOOR = 'floor';
+
+function selectCases(suite: SuiteDefinition, caseIds: readonly string[] | undefined): CaseDefinition[] {
+  if (caseIds === undefined) return [...suite.cases];
+  const unknown = caseIds.filter((id) => !suite.cases.some((c) => c.id === id));
+  if (unknown.length > 0) throw new UsageError(`unknown case(s) ${unknown.join(', ')}; the ${suite.name} suite has ${suite.cases.map((c) => c.id).join(', ')}`);
+  return suite.cases.filter((c) => caseIds.includes(c.id));
+}
+
+const sessionSite = (c: CaseDefinition): string => c.sessionFrom ?? c.site;
+const needsSession = (c: CaseDefinition): boolean => c.request === 'signed-in' || c.request === 'many-sessions';
+
+export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Promise<ReadySuite> {
+  const { cleanup, serverCpus: cpus } = options;
+  const cases = selectCases(suite, options.caseIds);
+  const siteOf = (name: string): SiteDefinition => {
+    const site = suite.sites.find((candidate) => candidate.name === name);
+    if (site === undefined) throw new Error(`no site ${name} in the ${suite.name} suite`);
+    return site;
+  };
+  const sites = [...new Set(cases.flatMap((c) => [c.site, ...(needsSession(c) ? [sessionSite(c)] : [])]))].map(siteOf);
+  const services = suite.services.filter((service) => sites.some((site) => site.backend === service.name));
+
+  const dir = mkdtempSync(join(tmpdir(), 'ofa-bench-'));
+  cleanup.add('the temporary directory', async () => {
+    if (!options.keepDir) rmSync(dir, { recursive: true, force: true });
+  });
+  writeStaticPage(dir);
+
+  // Ports first: nginx must know where the services will listen, the provider nginx's callbacks.
+  const backendPorts = new Map<string, number>();
+  for (const service of services) backendPorts.set(service.name, await findFreePort());
+  let floorPid: number | undefined;
+  if (sites.some((site) => site.backend === FLOOR)) {
+    const port = await findFreePort();
+    backendPorts.set(FLOOR, port);
+    floorPid = await startFloor(port, cpus, cleanup);
+  }
+  const redisAddress = suite.redis && services.length > 0 ? await startPinnedRedis(cpus, cleanup) : undefined;
+  const nginxBySite = new Map<string, BenchNginx>();
+  for (const site of sites) nginxBySite.set(site.name, await startSite(site, backendPorts, dir, cpus, cleanup));
+
+  const clientSecret = randomBytes(24).toString('base64url');
+  const sessionSecret = randomBytes(32).toString('base64url');
+  const provider = await startProvider([...nginxBySite.values()].map((nginx) => nginx.url), clientSecret, cleanup);
+  const context: MiddlewareContext = { issuer: provider.issuer, clientSecret, redisAddress };
+
+  const notes: string[] = [];
+  const started = new Map<string, { service: BenchService; middlewares: Readonly<Record<string, MiddlewareOptions>> }>();
+  for (const definition of services) {
+    const middlewares = definition.middlewares(context);
+    const service = await startBenchService(
+      { name: definition.name, port: backendPorts.get(definition.name) as number, secrets: [sessionSecret], middlewares, ...(definition.server === undefined ? {} : { server: definition.server }) },
+      {
+        dir,
+        // A service may ask for other CPUs (several workers need several cores); never when unpinned.
+        cpus: cpus === undefined ? undefined : (definition.cpus ?? cpus),
+        log: options.serviceLog,
+        ...(options.cpuProfDir === undefined ? {} : { cpuProfDir: options.cpuProfDir }),
+        ...(definition.readyWithinMs === undefined ? {} : { readyWithinMs: definition.readyWithinMs }),
+      },
+    );
+    cleanup.add(`service ${definition.name}`, service.stop);
+    started.set(definition.name, { service, middlewares });
+    const count = Object.keys(middlewares).length;
+    options.log(`service ${definition.name}: ${count} middleware${count === 1 ? '' : 's'}, ready ${service.readyMs} ms after start`);
+    if (count > 1) notes.push(`service ${definition.name}: ${count} middlewares, ready ${(service.readyMs / 1000).toFixed(1)} s after start`);
+  }
+
+  // Real sign-ins, one per site whose session a case uses.
+  const cookieBySite = new Map<string, string>();
+  for (const name of new Set(cases.filter(needsSession).map(sessionSite))) {
+    if (siteOf(name).backend === FLOOR) throw new Error(`site ${name}: the floor cannot sign anyone in (give the case a sessionFrom)`);
+    cookieBySite.set(name, await signInThroughProxy(`${(nginxBySite.get(name) as BenchNginx).url}/app/`, 'alice'));
+  }
+
+  const ready = cases.map((definition) => {
+    const site = siteOf(definition.site);
+    const backing = started.get(site.backend)?.service;
+    const backend =
+      definition.request === 'static'
+        ? undefined
+        : backing === undefined
+          ? { label: FLOOR, pid: floorPid as number, service: undefined }
+          : { label: `service ${backing.name}`, pid: backing.pid, service: backing };
+    const signedIn = needsSession(definition) ? (cookieBySite.get(sessionSite(definition)) as string) : undefined;
+    let cookies = signedIn === undefined ? [] : [signedIn];
+    if (definition.request === 'many-sessions' && signedIn !== undefined) {
+      const from = siteOf(sessionSite(definition));
+      cookies = mintSessionCookies({
+        cookieHeader: signedIn,
+        cookieName: `${from.middleware}-session`,
+        secrets: [sessionSecret],
+        middleware: { name: from.middleware, issuer: provider.issuer, clientID: CLIENT_ID },
+        count: MANY_SESSIONS,
+      });
+    }
+    return readyCase({ definition, dir, nginx: nginxBySite.get(definition.site) as BenchNginx, backend, issuer: provider.issuer, cookies });
+  });
+  for (const c of ready) await c.preflight();
+  return { dir, cases: ready, services: [...started.values()].map((entry) => entry.service), notes };
+}
+
+/** The floor, pinned like the service; ready when its route answers. Returns its PID. */
+async function startFloor(port: number, cpus: CpuList | undefined, cleanup: Cleanup): Promise<number> {
+  const script = join(REPO_ROOT, 'test', 'bench', 'floor-server.ts');
+  const child = spawnPinned(cpus, process.execPath, ['--import', 'tsx', script, String(port)], { stdio: ['ignore', 'ignore', 'inherit'], cwd: REPO_ROOT });
+  cleanup.add('the floor', () => stopChild(child));
+  for (let i = 0; i < 300; i += 1) {
+    if (!isRunning(child)) throw new Error('the floor server exited');
+    try {
+      const answer = await request(`http://127.0.0.1:${port}/auth/${FLOOR}`);
+      await answer.body.dump();
+      if (answer.statusCode === 200 && child.pid !== undefined) return child.pid;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error('the floor server did not start');
+}
+
+/** Server side, so on the servers' CPU. Returns host:port. */
+async function startPinnedRedis(cpus: CpuList | undefined, cleanup: Cleanup): Promise<string> {
+  const redis = await startRedisServer();
+  cleanup.add('redis-server', () => redis.destroy());
+  if (cpus !== undefined) await pinProcessTree(redis.pid, cpus);
+  return redis.address;
+}
+
+async function startSite(site: SiteDefinition, backendPorts: ReadonlyMap<string, number>, dir: string, cpus: CpuList | undefined, cleanup: Cleanup): Promise<BenchNginx> {
+  const port = backendPorts.get(site.backend);
+  if (port === undefined) throw new Error(`site ${site.name}: no backend ${site.backend}`);
+  const nginx = await startBenchNginx({
+    authAddress: `127.0.0.1:${port}`,
+    middleware: site.middleware,
+    staticDir: dir,
+    cpus,
+    ...(site.snippetPath === undefined ? {} : { snippetPath: join(REPO_ROOT, site.snippetPath) }),
+  });
+  cleanup.add(`nginx (${site.name})`, nginx.stop);
+  return nginx;
+}
+
+async function startProvider(siteUrls: readonly string[], clientSecret: string, cleanup: Cleanup): Promise<DevProvider> {
+  const provider = await startDevProvider({
+    host: '127.0.0.1',
+    port: 0,
+    clients: [
+      {
+        client_id: CLIENT_ID,
+        client_secret: clientSecret,
+        redirect_uris: siteUrls.map((url) => `${url}/callback`),
+        post_logout_redirect_uris: siteUrls.map((url) => `${url}/`),
+      },
+    ],
+    // As the demo: JWT access tokens, so sessions carry verified access-token claims too.
+    jwtAccessTokens: true,
+    // No refresh during a long soak.
+    ttl: { AccessToken: 24 * 3600 },
+  });
+  cleanup.add('the dev provider', provider.stop);
+  return provider;
+}
