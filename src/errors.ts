@@ -27,7 +27,9 @@ export type ErrorCode =
   | 'OFA_CSRF_INVALID'
   | 'OFA_SESSION_TOO_LARGE'
   | 'OFA_STORE_UNAVAILABLE'
-  | 'OFA_IDENTITY_HEADERS_TOO_LARGE';
+  | 'OFA_IDENTITY_HEADERS_TOO_LARGE'
+  | 'OFA_PAR_REJECTED'
+  | 'OFA_BEARER_TOKEN_INVALID';
 
 export interface ErrorDescription {
   readonly status: number;
@@ -65,6 +67,8 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorDescription>> = Object
   OFA_SESSION_TOO_LARGE: { status: 401, title: 'Your identity carries more than a session cookie can hold.' },
   OFA_STORE_UNAVAILABLE: { status: 503, title: 'The session store is not reachable right now.', transient: true },
   OFA_IDENTITY_HEADERS_TOO_LARGE: { status: 500, title: 'Your identity is too large to pass on to the application.' },
+  OFA_PAR_REJECTED: { status: 502, title: 'The identity provider refused to start the sign-in.' },
+  OFA_BEARER_TOKEN_INVALID: { status: 401, title: 'The access token is not valid here.' },
 });
 
 export class OfaError extends Error {

@@ -8,10 +8,11 @@
  * Run alone: `npx tsx deploy/demo/dev-provider.ts` (env: DEV_PROVIDER_PORT, DEV_PROVIDER_CLIENT_ID,
  * DEV_PROVIDER_CLIENT_SECRET, DEV_PROVIDER_REDIRECT_URIS comma-separated, DEV_PROVIDER_JWT_ACCESS_TOKENS=1).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { type Account, type IssuedToken, type OidcClient, type OidcContext } from 'oidc-provider';
@@ -22,7 +23,18 @@ export interface DevClient {
   readonly client_secret?: string;
   readonly redirect_uris: readonly string[];
   readonly post_logout_redirect_uris?: readonly string[];
-  readonly token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  readonly token_endpoint_auth_method?:
+    | 'client_secret_basic'
+    | 'client_secret_post'
+    | 'client_secret_jwt'
+    | 'private_key_jwt'
+    | 'tls_client_auth'
+    | 'self_signed_tls_client_auth'
+    | 'none';
+  /** Public keys for private_key_jwt; for self_signed_tls_client_auth, keys whose x5c holds the client certificate. */
+  readonly jwks?: { readonly keys: readonly Readonly<Record<string, unknown>>[] };
+  /** tls_client_auth: the certificate's subject DN, as node's X509Certificate prints it (e.g. "CN=client"). */
+  readonly tls_client_auth_subject_dn?: string;
   readonly grant_types?: readonly string[];
   readonly backchannel_logout_uri?: string;
   readonly backchannel_logout_session_required?: boolean;
@@ -76,7 +88,21 @@ export interface DevProviderOptions {
   /** Path part of the issuer, e.g. "/realms/demo" (Keycloak-style). Default: none. */
   readonly issuerPath?: string;
   readonly clients: readonly DevClient[];
-  readonly https?: { readonly key: string; readonly cert: string; readonly ca?: string; readonly requestCert?: boolean };
+  readonly https?: {
+    readonly key: string;
+    readonly cert: string;
+    readonly ca?: string;
+    readonly requestCert?: boolean;
+    /** Default: requestCert. false asks for a certificate without requiring one signed by `ca` (mTLS client auth). */
+    readonly rejectUnauthorized?: boolean;
+  };
+  /** RFC 9126 pushed authorization requests; `required` sets require_pushed_authorization_requests. Default off. */
+  readonly pushedAuthorizationRequests?: { readonly required: boolean };
+  /**
+   * RFC 8705 tls_client_auth and self_signed_tls_client_auth (serve over `https` with requestCert and
+   * rejectUnauthorized false, so a browser without a certificate still gets in). Default off.
+   */
+  readonly mutualTlsClientAuth?: boolean;
   /** Seconds. */
   readonly ttl?: { readonly AccessToken?: number; readonly IdToken?: number; readonly RefreshToken?: number };
   /** true: every refresh returns a new refresh token and burns the old one. Default: provider's policy. */
@@ -155,6 +181,8 @@ function toProviderClient(client: DevClient): Record<string, unknown> {
     token_endpoint_auth_method: client.token_endpoint_auth_method ?? (isPublic ? 'none' : 'client_secret_basic'),
     grant_types: [...(client.grant_types ?? ['authorization_code', 'refresh_token'])],
     response_types: ['code'],
+    ...(client.jwks === undefined ? {} : { jwks: { keys: client.jwks.keys.map((key) => ({ ...key })) } }),
+    ...(client.tls_client_auth_subject_dn === undefined ? {} : { tls_client_auth_subject_dn: client.tls_client_auth_subject_dn }),
     ...(client.backchannel_logout_uri === undefined
       ? {}
       : {
@@ -227,6 +255,27 @@ async function signingKeys(): Promise<{ keys: Record<string, unknown>[] }> {
   return { keys: [{ ...jwk, kid: `dev-${randomBytes(6).toString('hex')}`, alg: 'RS256', use: 'sig' }] };
 }
 
+/** The client certificate of the TLS connection a request came on, if any. */
+function peerCertificate(ctx: OidcContext): X509Certificate | undefined {
+  const socket = (ctx as unknown as { socket?: unknown }).socket;
+  if (!(socket instanceof TLSSocket)) return undefined;
+  const raw = socket.getPeerCertificate().raw as Buffer | undefined;
+  return raw === undefined || raw.length === 0 ? undefined : new X509Certificate(raw);
+}
+
+function mutualTlsFeature(): Record<string, unknown> {
+  return {
+    enabled: true,
+    tlsClientAuth: true,
+    selfSignedTlsClientAuth: true,
+    getCertificate: (ctx: OidcContext) => peerCertificate(ctx),
+    // tls_client_auth trusts the server's `ca`: node verified the chain, the handshake says so.
+    certificateAuthorized: (ctx: OidcContext) => (ctx as unknown as { socket?: unknown }).socket instanceof TLSSocket && ((ctx as unknown as { socket: TLSSocket }).socket.authorized),
+    certificateSubjectMatches: (ctx: OidcContext, property: string, expected: string) =>
+      property === 'tls_client_auth_subject_dn' && peerCertificate(ctx)?.subject === expected,
+  };
+}
+
 export async function startDevProvider(options: DevProviderOptions): Promise<DevProvider> {
   const host = options.host ?? '127.0.0.1';
   const users = options.users ?? DEV_USERS;
@@ -241,7 +290,7 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
           cert: options.https.cert,
           ...(options.https.ca === undefined ? {} : { ca: options.https.ca }),
           requestCert: options.https.requestCert ?? false,
-          rejectUnauthorized: options.https.requestCert ?? false,
+          rejectUnauthorized: options.https.rejectUnauthorized ?? options.https.requestCert ?? false,
         });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -273,6 +322,19 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
     claims: options.claimsByScope ?? DEFAULT_CLAIMS_BY_SCOPE,
+    ...(options.mutualTlsClientAuth === true
+      ? {
+          clientAuthMethods: [
+            'client_secret_basic',
+            'client_secret_jwt',
+            'client_secret_post',
+            'private_key_jwt',
+            'none',
+            'tls_client_auth',
+            'self_signed_tls_client_auth',
+          ],
+        }
+      : {}),
     // Scope claims go into the ID token too, as Keycloak and most providers do; the claims
     // language reads the ID token by default.
     conformIdTokenClaims: false,
@@ -313,6 +375,10 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
       backchannelLogout: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
+      ...(options.pushedAuthorizationRequests === undefined
+        ? {}
+        : { pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: options.pushedAuthorizationRequests.required } }),
+      ...(options.mutualTlsClientAuth === true ? { mTLS: mutualTlsFeature() } : {}),
       resourceIndicators: {
         enabled: true,
         defaultResource: (_ctx: OidcContext, _client: OidcClient, oneOf?: string | string[]) => oneOf ?? resource,

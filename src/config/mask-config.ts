@@ -40,6 +40,7 @@ export function maskConfig(config: Config): MaskedConfig {
       ...middleware,
       clientID: shown(`${path}.clientID`, middleware.clientID),
       clientSecret: secret(`${path}.clientSecret`, middleware.clientSecret),
+      clientPrivateKey: secret(`${path}.clientPrivateKey`, middleware.clientPrivateKey),
       clientConfig: {
         ...middleware.clientConfig,
         tls: {

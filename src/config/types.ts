@@ -94,6 +94,33 @@ export interface CsrfConfig {
   readonly headerName: string;
 }
 
+/** Token-endpoint client authentication methods (RFC 8414 names). */
+export type ClientAuthMethod =
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'client_secret_jwt'
+  | 'private_key_jwt'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth'
+  | 'none';
+
+export interface IntrospectionConfig {
+  /** Seconds an introspection answer is reused (never past the token's exp); 0 = every request asks. */
+  readonly cacheSeconds: number;
+}
+
+/** Requests carrying `Authorization: Bearer …` are checked as API calls instead of browser sessions. */
+export interface BearerTokensConfig {
+  /** A JWT access token's `aud` (or an introspection answer's, when present) must name one of these. */
+  readonly audiences: readonly string[];
+  /** Accept JWT access tokens typed `JWT` or untyped as well as RFC 9068 `at+jwt`. */
+  readonly allowPlainJwt: boolean;
+  /** Undefined: opaque (non-JWT) tokens are refused. */
+  readonly introspection: IntrospectionConfig | undefined;
+  /** Leave the Authorization header on the request to the application. */
+  readonly passToApplication: boolean;
+}
+
 /** One protected application: every option of the spec table, defaults applied. */
 export interface MiddlewareConfig {
   readonly name: string;
@@ -104,6 +131,16 @@ export interface MiddlewareConfig {
   readonly clientID: string;
   /** Undefined only for a public client (allowed with pkce: true). */
   readonly clientSecret: string | undefined;
+  /** Undefined: chosen from what the provider advertises and which credentials are configured. */
+  readonly clientAuthMethod: ClientAuthMethod | undefined;
+  /** PEM (PKCS#8, PKCS#1, SEC1) or private JWK for private_key_jwt; resolved from its reference. */
+  readonly clientPrivateKey: string | undefined;
+  /** JWS alg of the client assertion; undefined: from the key type (RSA RS256, EC by curve, Ed25519) or HS256. */
+  readonly clientAuthSigningAlg: string | undefined;
+  /** Send the authorization request by PAR (RFC 9126); also done when the provider requires it. */
+  readonly pushedAuthorizationRequests: boolean;
+  /** Undefined when bearer tokens are not accepted (the default). */
+  readonly bearerTokens: BearerTokensConfig | undefined;
   /** The claims expression as written; validated at load, compiled at start. Undefined = allow all. */
   readonly claims: string | undefined;
   readonly usernameClaim: string | undefined;

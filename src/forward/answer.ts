@@ -28,10 +28,12 @@ type AnswerBody =
     }
   | {
       readonly kind: 'deny';
-      readonly code: 'OFA_LOGIN_REQUIRED' | 'OFA_CLAIMS_DENIED' | 'OFA_CSRF_INVALID';
+      readonly code: 'OFA_LOGIN_REQUIRED' | 'OFA_CLAIMS_DENIED' | 'OFA_CSRF_INVALID' | 'OFA_BEARER_TOKEN_INVALID';
       /** Why, for the page and the log; never claim values. */
       readonly reason: string;
       readonly cookies: readonly string[];
+      /** A refused bearer token: the RFC 6750 §3.1 error code its WWW-Authenticate names. */
+      readonly bearerError?: 'invalid_token' | 'insufficient_scope';
     }
   | {
       readonly kind: 'error';

@@ -4,7 +4,9 @@ import { staleSessionCookies } from '../session/session-cookies.js';
 import { callbackAnswer, type Answer } from './answer.js';
 import { isAt, loadSession, unavailable, type ForwardAuthRequest } from './forward-request.js';
 import { handleBackchannelLogout } from './routes/backchannel-logout.js';
+import { bearerTokenOf } from '../oidc/access-token.js';
 import { handleCallback } from './routes/callback.js';
+import { checkBearerToken } from './routes/check-bearer-token.js';
 import { checkSession } from './routes/check-session.js';
 import { startLogin } from './routes/start-login.js';
 import { handleLogout } from './routes/logout.js';
@@ -14,7 +16,8 @@ export type { ForwardAuthRequest } from './forward-request.js';
 
 /**
  * Picks the route for one forward-auth subrequest: the callback, logout and back-channel logout
- * URLs first (matched on the raw path), then the session check, or a login when there is no session.
+ * URLs first (matched on the raw path), then a bearer token where bearerTokens is on, then the
+ * session check, or a login when there is no session.
  * A store or provider that cannot answer turns into 503 here, whichever route met it.
  */
 export async function handleForwardAuth(rt: MiddlewareRuntime, request: ForwardAuthRequest): Promise<Answer> {
@@ -34,6 +37,10 @@ async function route(rt: MiddlewareRuntime, request: ForwardAuthRequest): Promis
   if (isAt(rt.urls.redirect, original)) return handleCallback(rt, request, jar);
   if (isAt(rt.urls.logout, original)) return handleLogout(rt, request, jar);
   if (isAt(rt.urls.backchannelLogout, original)) return handleBackchannelLogout(rt, request);
+
+  // An API caller's token, where the middleware accepts them: never a session, never a login.
+  const bearer = rt.config.bearerTokens === undefined ? undefined : bearerTokenOf(request.headers.authorization);
+  if (bearer !== undefined && rt.config.bearerTokens !== undefined) return checkBearerToken(rt, request, rt.config.bearerTokens, bearer);
 
   const loaded = await loadSession(rt, jar, request.nowSeconds);
   if (loaded !== undefined) return checkSession(rt, request, jar, loaded);

@@ -8,7 +8,7 @@
 import type { ErrorCode } from '../errors.js';
 
 /** Which provider endpoint a call went to, tagged where the call is made. */
-export type ProviderEndpoint = 'discovery' | 'jwks' | 'token' | 'refresh' | 'userinfo' | 'other';
+export type ProviderEndpoint = 'discovery' | 'jwks' | 'token' | 'refresh' | 'userinfo' | 'par' | 'introspection' | 'other';
 
 /** How one provider call (with its retries) ended. */
 export type ProviderCallResult =

@@ -5,17 +5,16 @@
  */
 import type { Logger } from 'pino';
 import {
-  ClientSecretBasic,
-  ClientSecretPost,
   Configuration,
-  None,
   allowInsecureRequests,
   customFetch,
   type ClientAuth,
+  type ClientMetadata,
   type ServerMetadata,
 } from 'openid-client';
 import type { MiddlewareConfig } from '../config/types.js';
 import { OfaError, isOfaError } from '../errors.js';
+import { chooseClientAuthMethod, createClientAuth, isMutualTlsMethod } from './client-auth.js';
 import { requestBudgetSeconds, safeUrl, type ProviderFetch } from './http.js';
 
 export type ProviderStatus = 'pending' | 'ready' | 'failed';
@@ -106,22 +105,18 @@ export function assertDiscoveryDocument(document: unknown, expectedIssuer: strin
   return document as unknown as ServerMetadata;
 }
 
-/**
- * client_secret_basic unless the provider lists only client_secret_post (absent list means
- * client_secret_basic, RFC 8414 §2); None() for a public client.
- */
-export function chooseClientAuth(metadata: ServerMetadata, clientSecret: string | undefined): ClientAuth {
-  if (clientSecret === undefined || clientSecret === '') return None();
-  const supported = metadata.token_endpoint_auth_methods_supported;
-  if (Array.isArray(supported) && !supported.includes('client_secret_basic') && supported.includes('client_secret_post')) {
-    return ClientSecretPost(clientSecret);
-  }
-  return ClientSecretBasic(clientSecret);
+/** The token-endpoint authentication for this middleware (see chooseClientAuthMethod). */
+export function chooseClientAuth(metadata: ServerMetadata, middleware: MiddlewareConfig): ClientAuth {
+  return createClientAuth(chooseClientAuthMethod(metadata, middleware), middleware);
 }
 
 export function buildConfiguration(middleware: MiddlewareConfig, metadata: ServerMetadata, fetch: ProviderFetch): Configuration {
-  const clientMetadata = middleware.clientSecret === undefined ? {} : { client_secret: middleware.clientSecret };
-  const config = new Configuration(metadata, middleware.clientID, clientMetadata, chooseClientAuth(metadata, middleware.clientSecret));
+  const method = chooseClientAuthMethod(metadata, middleware);
+  const clientMetadata: Partial<ClientMetadata> = { token_endpoint_auth_method: method };
+  if (middleware.clientSecret !== undefined) clientMetadata.client_secret = middleware.clientSecret;
+  // RFC 8705 §5: a provider may serve certificate-authenticated calls on other endpoints.
+  if (isMutualTlsMethod(method) && metadata.mtls_endpoint_aliases !== undefined) clientMetadata.use_mtls_endpoint_aliases = true;
+  const config = new Configuration(metadata, middleware.clientID, clientMetadata, createClientAuth(method, middleware));
   config[customFetch] = fetch;
   // openid-client aborts a whole call after `timeout` seconds; leave room for all our retries.
   config.timeout = requestBudgetSeconds(middleware.clientConfig);
@@ -248,7 +243,7 @@ export function createProviderClient(middleware: MiddlewareConfig, deps: Provide
 /**
  * Everything createProviderClient (and the fetch under it) reads of a middleware. A configuration
  * reload keeps a middleware's client, with its discovery and its keys, while this stays the same.
- * Holds the client secret: an in-memory map key only, never logged.
+ * Holds the client secret and private key: an in-memory map key only, never logged.
  */
 export function providerSettingsKey(middleware: MiddlewareConfig): string {
   return JSON.stringify([
@@ -256,6 +251,9 @@ export function providerSettingsKey(middleware: MiddlewareConfig): string {
     middleware.issuer,
     middleware.clientID,
     middleware.clientSecret ?? null,
+    middleware.clientAuthMethod ?? null,
+    middleware.clientPrivateKey ?? null,
+    middleware.clientAuthSigningAlg ?? null,
     middleware.clientConfig,
     middleware.discoveryParams ?? null,
   ]);

@@ -32,7 +32,7 @@ export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKin
     case 'redirect':
       return reply.code(302).header('Location', answer.location).send();
     case 'deny':
-      if (answer.code === 'OFA_LOGIN_REQUIRED') reply.header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
+      setChallenge(reply, answer);
       return sendError(reply, answer.code, wantsHtml, answer.reason, undefined);
     case 'error':
       return sendError(reply, answer.code, wantsHtml, answer.detail, answer.retryUrl);
@@ -74,7 +74,7 @@ function writeNginxAnswer(reply: FastifyReply, answer: Answer): FastifyReply {
       if (answer.purpose === 'login') return reply.code(401).header(NGINX_LOCATION_HEADER, answer.location).send();
       return reply.code(302).header('Location', answer.location).send();
     case 'deny':
-      if (answer.code === 'OFA_LOGIN_REQUIRED') reply.header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
+      setChallenge(reply, answer);
       return refuse(answer.code);
     case 'error':
       return refuse(answer.code);
@@ -89,6 +89,18 @@ function writeNginxAnswer(reply: FastifyReply, answer: Answer): FastifyReply {
       return reply.code(403).send();
     case 'backchannel-logout':
       return reply.code(answer.status).send();
+  }
+}
+
+/**
+ * RFC 6750 §3: a login is a bare Bearer challenge; a refused bearer token names its error and
+ * nothing more (no description that would help whoever is trying tokens).
+ */
+function setChallenge(reply: FastifyReply, answer: Extract<Answer, { kind: 'deny' }>): void {
+  if (answer.bearerError !== undefined) {
+    reply.header('WWW-Authenticate', `Bearer realm="oidc-forward-auth", error="${answer.bearerError}"`);
+  } else if (answer.code === 'OFA_LOGIN_REQUIRED') {
+    reply.header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
   }
 }
 

@@ -55,7 +55,7 @@ const BOUNDED_LABELS: Readonly<Record<string, ReadonlySet<string>>> = {
     'error',
   ]),
   code: new Set(['', ...Object.keys(ERROR_TABLE)]),
-  endpoint: new Set(['discovery', 'jwks', 'token', 'refresh', 'userinfo', 'other']),
+  endpoint: new Set(['discovery', 'jwks', 'token', 'refresh', 'userinfo', 'par', 'introspection', 'other']),
   result: new Set(['ok', 'http_3xx', 'http_4xx', 'http_5xx', 'timeout', 'tls', 'network', 'too_large', 'success', 'failure']),
   reason: new Set(['ok', 'http_3xx', 'http_4xx', 'http_5xx', 'timeout', 'tls', 'network', 'too_large']),
   event: new Set(['created', 'renewed', 'refreshed', 'ended_by_logout', 'ended_by_backchannel_logout', 'ended_by_max_lifetime', 'ended_by_failed_refresh']),

@@ -1,4 +1,5 @@
-import { buildAuthorizationRequest } from '../../oidc/authorization.js';
+import { ERROR_TABLE, isOfaError } from '../../errors.js';
+import { buildAuthorizationRequest, type AuthorizationRequest } from '../../oidc/authorization.js';
 import { clearCookie, serializeCookie, type CookieJar } from '../../session/cookies.js';
 import { boundReturnTo, placeLoginFlow } from '../../session/state-cookie.js';
 import type { Answer } from '../answer.js';
@@ -31,7 +32,15 @@ export async function startLogin(rt: MiddlewareRuntime, request: ForwardAuthRequ
   if (!rt.store.isAvailable()) return unavailable('OFA_STORE_UNAVAILABLE');
 
   const redirectUri = resolveParsedUrlOption(rt.urls.redirect, original.url).href;
-  const authorization = await buildAuthorizationRequest(configuration, rt.config, redirectUri);
+  let authorization: AuthorizationRequest;
+  try {
+    // With PAR this calls the provider; its outages reach the dispatcher's 503 as transient errors.
+    authorization = await buildAuthorizationRequest(configuration, rt.config, redirectUri);
+  } catch (error) {
+    if (!isOfaError(error) || ERROR_TABLE[error.code].transient === true) throw error;
+    rt.log.warn({ code: error.code, reason: error.message }, 'the login could not start');
+    return { kind: 'error', code: error.code, detail: error.message, retryUrl: original.url.href, cookies };
+  }
   const stateCookie = rt.config.stateCookie;
   const singleCookie = request.proxy === 'nginx';
   const placed = placeLoginFlow(
