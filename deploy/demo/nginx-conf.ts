@@ -9,7 +9,7 @@
  *   --auth 127.0.0.1:4181 --app 127.0.0.1:3000 --middleware demo` writes DIR/nginx.conf.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -53,6 +53,15 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/**
+ * A recipe variant with a cache (nginx/oidc-forward-auth-microcache.conf) keeps it in a directory
+ * only root may create; under the prefix, a non-root nginx can, and the cache goes with the run.
+ * nginx creates only the last directory of the path: PREFIX/cache exists (writeNginxConf).
+ */
+function moveCachePathsUnder(snippet: string, prefix: string): string {
+  return snippet.replace(/^(\s*proxy_cache_path\s+)(\S+)/gm, (_match, directive: string, path: string) => `${directive}${prefix}/cache/${basename(path)}`);
+}
+
 export function renderNginxConf(options: NginxConfOptions): string {
   let snippet = options.snippet ?? readFileSync(SNIPPET_PATH, 'utf8');
   if (options.backchannelLogout === true) snippet = enableBackchannelLogout(snippet);
@@ -62,8 +71,11 @@ export function renderNginxConf(options: NginxConfOptions): string {
   if (options.middleware !== undefined && options.middleware !== 'app') {
     if (!/^[A-Za-z0-9._-]+$/.test(options.middleware) || /^\.+$/.test(options.middleware)) throw new Error('middleware name must be letters, digits, ".", "_" or "-"');
     snippet = snippet.replaceAll('http://oidc_forward_auth/auth/app;', `http://oidc_forward_auth/auth/${options.middleware};`);
+    // The micro-cache variant names the middleware in its cache key too.
+    snippet = snippet.replaceAll('proxy_cache_key "/auth/app\n', `proxy_cache_key "/auth/${options.middleware}\n`);
   }
   const p = options.prefix;
+  snippet = moveCachePathsUnder(snippet, p);
   return `# Generated from nginx/oidc-forward-auth.conf — edit that file, not this one.
 worker_processes 1;
 ${process.getuid?.() === 0 ? 'user root;\n' : ''}events { worker_connections 256; }
@@ -84,8 +96,10 @@ ${snippet}
 /** Writes PREFIX/nginx.conf and the directories nginx expects; returns the conf path. */
 export function writeNginxConf(options: NginxConfOptions): string {
   mkdirSync(join(options.prefix, 'tmp'), { recursive: true });
+  const conf = renderNginxConf(options);
+  if (/^\s*proxy_cache_path\s/m.test(conf)) mkdirSync(join(options.prefix, 'cache'), { recursive: true });
   const path = join(options.prefix, 'nginx.conf');
-  writeFileSync(path, renderNginxConf(options));
+  writeFileSync(path, conf);
   return path;
 }
 

@@ -36,7 +36,7 @@ const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::([1-9][0-9]{0,4}))?$/;
 const DEFAULT_PORT: Readonly<Record<string, string>> = { http: '80', https: '443' };
 /** Traefik reports WebSocket upgrades as ws/wss; for us they are the http/https they ride on. */
 const PROTO: Readonly<Record<string, 'http' | 'https'>> = { http: 'http', https: 'https', ws: 'http', wss: 'https' };
-const SINGLE_VALUED = ['host', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-uri', 'x-forwarded-method'] as const;
+const SINGLE_VALUED: ReadonlySet<string> = new Set(['host', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-uri', 'x-forwarded-method']);
 
 const fail = (reason: string): ReconstructResult => ({ ok: false, reason });
 
@@ -117,8 +117,12 @@ function single(headers: IncomingHttpHeaders, name: string, commasAllowed = fals
 function findRepeatedHeader(rawHeaders: readonly string[], trusted: boolean): string | undefined {
   const seen = new Set<string>();
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] ?? '').toLowerCase();
-    if (!(SINGLE_VALUED as readonly string[]).includes(name)) continue;
+    const raw = rawHeaders[i] ?? '';
+    // Every name we look for starts with h or x: most headers are passed over without lower-casing.
+    const first = raw.charCodeAt(0) | 0x20;
+    if (first !== 0x68 && first !== 0x78) continue;
+    const name = raw.toLowerCase();
+    if (!SINGLE_VALUED.has(name)) continue;
     if (name !== 'host' && !trusted) continue;
     if (seen.has(name)) return name;
     seen.add(name);

@@ -4,6 +4,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { OfaError } from '../errors.js';
 import type { RedisCommandName, RedisCommandObserver } from '../observability/observers.js';
+import { createLru } from './lru.js';
 import { closeRedisConnection } from './redis-connection.js';
 import { ADD_TO_INDEX, COMPARE_AND_SET, createRedisKeys, isSessionId, RELEASE_LOCK } from './redis-keys.js';
 import type { Sealer } from './seal.js';
@@ -39,6 +40,8 @@ export interface RedisSessionStoreOptions {
   readonly log?: Logger;
   /** Told the latency and failure of every command the store sends (metrics). */
   readonly commandObserver?: RedisCommandObserver;
+  /** Opened cookies and stored values kept, so a session read again unchanged is not decrypted again. */
+  readonly cacheSize?: number;
 }
 
 /**
@@ -46,6 +49,7 @@ export interface RedisSessionStoreOptions {
  * is dropped before it costs a decryption.
  */
 const MAX_COOKIE_CHARS = 256;
+const DEFAULT_CACHE_SIZE = 1000;
 const DEFAULT_REFRESH_LOCK_SECONDS = 30;
 /** How often a replica waiting for another one's refresh looks at the lock. */
 const LOCK_POLL_MS = 50;
@@ -129,6 +133,14 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   const log = options.log;
   const observer = options.commandObserver;
   const refreshes = createSingleFlight<string, RefreshOutcome>();
+  /**
+   * What opening costs is remembered, never what Redis says: every load still reads the session
+   * from Redis, so a revocation or a write by any replica counts at once. A cookie always opens
+   * to the same id, and a stored value to the same session, so the same bytes need opening once.
+   */
+  const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
+  const idsByCookie = createLru<string, string>(cacheSize);
+  const openedById = createLru<string, StoredSession>(cacheSize);
   let closed = false;
 
   const { sessionKey, lockKey, providerSessionKey, subjectKey, logoutTokenKey } = createRedisKeys(p);
@@ -179,14 +191,33 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
 
   async function readSession(id: string): Promise<StoredSession | undefined> {
     const raw = await redis('read a session', 'get', () => client.get(sessionKey(id)));
-    if (raw === null) return undefined;
+    if (raw === null) {
+      openedById.delete(id);
+      return undefined;
+    }
+    const cached = openedById.get(id);
+    if (cached !== undefined && cached.raw === raw) return cached;
     const opened = openSession(sealer, raw, purpose);
     if (opened === undefined || opened.session.id !== id) {
       // Ours by key, not by seal: a secret removed too early, or a value written by something else.
       log?.warn('a session stored in Redis did not open; was a secret removed while sessions sealed with it were alive?');
       return undefined;
     }
-    return { raw, session: opened.session };
+    const stored: StoredSession = { raw, session: opened.session };
+    openedById.set(id, stored);
+    return stored;
+  }
+
+  /** The session id a cookie holds, or undefined for anything that is not one of our cookies. */
+  function openCookie(cookieValue: string): string | undefined {
+    const known = idsByCookie.get(cookieValue);
+    if (known !== undefined) return known;
+    const opened = sealer.open(cookieValue, idPurpose);
+    if (opened === undefined) return undefined;
+    const id = Buffer.from(opened).toString('latin1');
+    if (!isSessionId(id)) return undefined;
+    idsByCookie.set(cookieValue, id);
+    return id;
   }
 
   async function addToIndexes(session: Session, nowSeconds: number): Promise<void> {
@@ -250,10 +281,8 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   async function load(cookieValue: string, nowSeconds: number): Promise<LoadedSession | undefined> {
     // Checked before Redis hears of it: a hostile value must never become a key name.
     if (typeof cookieValue !== 'string' || cookieValue.length === 0 || cookieValue.length > MAX_COOKIE_CHARS) return undefined;
-    const opened = sealer.open(cookieValue, idPurpose);
-    if (opened === undefined) return undefined;
-    const id = Buffer.from(opened).toString('latin1');
-    if (!isSessionId(id)) return undefined;
+    const id = openCookie(cookieValue);
+    if (id === undefined) return undefined;
     const stored = await readSession(id);
     if (stored === undefined || !(nowSeconds < stored.session.expiresAt)) return undefined;
     return { session: stored.session, stale: false };
@@ -287,6 +316,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   }
 
   async function deleteSession(id: string): Promise<void> {
+    openedById.delete(id);
     // Both keys carry the {id} hash tag: one slot, so one DEL is fine on a Cluster.
     await redis('revoke a session', 'del', () => client.del(sessionKey(id), lockKey(id)));
   }

@@ -31,7 +31,6 @@ const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const HEADER_BYTES = KEY_ID_BYTES + NONCE_BYTES;
 const DEFAULT_MAX_SEALED_LENGTH = 64 * 1024;
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 interface SealingKey {
   readonly key: KeyObject;
@@ -71,12 +70,12 @@ export function createSealer(secrets: readonly string[], options: SealerOptions 
     if (typeof sealed !== 'string' || typeof purpose !== 'string') return undefined;
     if (sealed.length > maxSealedLength || !sealed.startsWith(PREFIX)) return undefined;
     const encoded = sealed.slice(PREFIX.length);
-    // Buffer's base64url decoder skips junk silently; insist on the exact alphabet.
-    if (!BASE64URL.test(encoded)) return undefined;
     const body = Buffer.from(encoded, 'base64url');
     if (body.length < HEADER_BYTES + TAG_BYTES) return undefined;
-    // The decoder also drops a dangling last character and stray low bits: only our own spelling
-    // of these bytes opens, so an edited cookie never passes for the original.
+    // Buffer's decoder skips junk (other characters, padding, the "+/" alphabet), drops a dangling
+    // last character and ignores stray low bits: only our own spelling of these bytes opens, so an
+    // edited cookie never passes for the original. Encoding back is a quarter of the cost of a
+    // regular expression over the alphabet, and catches all of it.
     if (body.toString('base64url') !== encoded) return undefined;
     const header = body.subarray(0, HEADER_BYTES);
     const keyId = body.subarray(0, KEY_ID_BYTES);

@@ -110,6 +110,13 @@ describe('reconstructOriginalRequest from a trusted proxy', () => {
     expect(result).toEqual({ ok: false, reason: 'repeated x-forwarded-host header' });
   });
 
+  it('refuses a repeated header whatever the case of its names', () => {
+    for (const [first, second] of [['HOST', 'host'], ['X-FORWARDED-URI', 'x-Forwarded-Uri'], ['x-forwarded-proto', 'X-Forwarded-PROTO']]) {
+      const rawHeaders = ['Host', 'app.example', first as string, 'a', second as string, 'b'].slice(first === 'HOST' ? 2 : 0);
+      expect(reconstruct({ host: 'app.example' }, { rawHeaders }).ok).toBe(false);
+    }
+  });
+
   it('refuses a repeated Host, which Node hides by keeping the first', () => {
     const rawHeaders = ['Host', 'app.example', 'Host', 'evil.example'];
     expect(reconstruct({ host: 'app.example' }, { rawHeaders, peerAddress: STRANGER }).ok).toBe(false);

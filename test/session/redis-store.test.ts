@@ -109,6 +109,30 @@ describe('createRedisSessionStore on one server', () => {
     expect(loaded?.session.expiresAt).toBe(now + 60 + 86_400);
   });
 
+  it('opens an unchanged stored session once, yet sees another replica’s change or deletion on the very next load', async () => {
+    const replica = await open();
+    const other = await open();
+    const session = sampleSession();
+    const value = await other.create(session, now);
+    const first = await replica.load(value, now);
+    const again = await replica.load(value, now);
+    // The same bytes in Redis: the same frozen session object, not a second decryption.
+    expect(again?.session).toBe(first?.session);
+
+    const outcome = await other.refresh(session, now + 10, async (current) => rotated(current, 'elsewhere'));
+    expect(outcome.ok).toBe(true);
+    const changed = await replica.load(value, now + 10);
+    expect(changed?.session.refreshToken).toBe('rotated-elsewhere');
+    expect(changed?.session).not.toBe(first?.session);
+
+    const raw = await admin.get(sessionKey(session.id));
+    await other.revoke(changed?.session as Session, now + 20);
+    expect(await replica.load(value, now + 20)).toBeUndefined();
+    // Written back by hand (a restored backup): read, opened and served again.
+    await admin.set(sessionKey(session.id), raw as string, 'EX', 3600);
+    expect((await replica.load(value, now + 30))?.session.refreshToken).toBe('rotated-elsewhere');
+  });
+
   it('keeps the session sealed in Redis and only a sealed id in the cookie', async () => {
     const store = await open();
     const session = sampleSession();

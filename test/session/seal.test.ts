@@ -62,6 +62,27 @@ describe('createSealer', () => {
     }
   });
 
+  it('opens only our own spelling of the bytes: no padding, other alphabet, inserted junk or stray low bits', () => {
+    // 5 plaintext bytes + 32 of header and tag: 37 bytes, 50 characters, the last one carrying 4 unused bits.
+    const sealed = sealer.seal(text('hello'), 'p');
+    const body = sealed.slice(3);
+    expect(body.length % 4).toBe(2);
+    const lastValue = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.indexOf(body.at(-1) as string);
+    const strayBits = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[lastValue | 1] as string;
+    const respelled = [
+      `${sealed}==`,
+      `${sealed}=`,
+      `${sealed}A`,
+      `v1.${body.slice(0, 10)} ${body.slice(10)}`,
+      `v1.${body.slice(0, 10)}.${body.slice(10)}`,
+      `v1.${body.slice(0, 10)}\n${body.slice(10)}`,
+      `${sealed.slice(0, -1)}${strayBits}`,
+    ];
+    if (body.includes('-') || body.includes('_')) respelled.push(`v1.${body.replace(/-/g, '+').replace(/_/g, '/')}`);
+    expect(str(sealer.open(sealed, 'p'))).toBe('hello');
+    for (const value of respelled) expect(sealer.open(value, 'p')).toBeUndefined();
+  });
+
   it('refuses oversized input before decoding it', () => {
     const small = createSealer([NEW], { maxSealedLength: 100 });
     const sealed = small.seal(new Uint8Array(200), 'p');

@@ -2,9 +2,10 @@ import { readClaim, type ClaimSources } from '../../claims/index.js';
 import type { CookieJar } from '../../session/cookies.js';
 import { isSafeMethod, verifyCsrfToken } from '../../session/csrf.js';
 import { endSessionCookies, sessionCookies } from '../../session/session-cookies.js';
+import { createLru, type Lru } from '../../session/lru.js';
 import type { LoadedSession } from '../../session/store.js';
 import { dropsCookiesOnSuccess, type Answer } from '../answer.js';
-import { checkIdentityHeaderBudget, claimText, headerValueFromClaim } from '../forwarded-headers.js';
+import { checkIdentityHeaderBudget, claimText, headerValueFromClaim, type IdentityHeaderBudget } from '../forwarded-headers.js';
 import { cookieContext, headerValue, isAt, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import { isTopLevelNavigation } from '../navigation.js';
 import { refreshSession, slidExpiry } from '../refresh-session.js';
@@ -68,8 +69,9 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
   }
 
   const sources: ClaimSources = { idToken: session.idClaims, accessToken: session.accessClaims };
-  if (rt.claims !== undefined && !rt.claims.evaluate(sources)) {
-    if (rt.log.isLevelEnabled('debug')) {
+  const verdict = claimsVerdict(rt, sources);
+  if (!verdict.allowed) {
+    if (rt.claims !== undefined && rt.log.isLevelEnabled('debug')) {
       rt.log.debug({ explanation: rt.claims.explain(sources) }, 'claims expression denied the request');
     }
     return { kind: 'deny', code: 'OFA_CLAIMS_DENIED', reason: 'the claims expression does not allow this user', cookies: refreshedCookies() };
@@ -94,9 +96,8 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
   if (rt.urls.postLogin !== undefined && isAt(rt.urls.login, request.original) && isTopLevelNavigation(request.original.method, request.headers)) {
     return { kind: 'redirect', purpose: 'callback', location: resolveParsedUrlOption(rt.urls.postLogin, request.original.url).href, cookies };
   }
-  const headers = forwardedHeaders(rt, sources);
+  const { headers, budget, username } = verdict.identity();
   // Past what the proxies can carry, nginx would answer 502 and others cut silently: refuse clearly.
-  const budget = checkIdentityHeaderBudget(headers);
   if (!budget.ok) {
     rt.log.warn({ code: 'OFA_IDENTITY_HEADERS_TOO_LARGE', bytes: budget.bytes, limit: budget.limit, largest: budget.largest }, 'identity headers exceed their size budget; refusing');
     return {
@@ -107,7 +108,7 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
       cookies,
     };
   }
-  return { kind: 'allow', headers, cookies, username: forwardedUsername(rt, sources) };
+  return { kind: 'allow', headers, cookies, username };
 }
 
 /**
@@ -119,6 +120,59 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
 function refreshMustWait(rt: MiddlewareRuntime, request: ForwardAuthRequest, session: LoadedSession['session']): boolean {
   if (!rt.config.session.refresh || session.refreshToken === undefined) return false;
   return !rt.store.serverSide && dropsCookiesOnSuccess(request.proxy) && !isTopLevelNavigation(request.original.method, request.headers);
+}
+
+/** What a session's claims come to under one middleware runtime: the rule's answer, then the identity it forwards. */
+interface ClaimsVerdict {
+  readonly accessClaims: ClaimSources['accessToken'];
+  readonly allowed: boolean;
+  /** Computed on first use: a denied session never needs it. */
+  identity(): ForwardedIdentity;
+}
+
+interface ForwardedIdentity {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly budget: IdentityHeaderBudget;
+  readonly username: string | undefined;
+}
+
+/**
+ * Verdicts per runtime and session, computed once: a decoded session is shared by every request
+ * that carries its cookie (the stores cache it), and its claims are deeply frozen
+ * (sealed-session.ts), so the rule's answer and the header values cannot change while the same
+ * claims objects live. Keyed by the ID-token claims object, which a sliding renewal's copy of the
+ * session keeps; a refresh or a re-sealed session brings new claims objects, hence a new entry.
+ * Per runtime, since a reload builds a new one (perhaps another rule, other headers), and weakly
+ * there, so an old runtime is not kept alive from here. Within a runtime a bounded LRU, not a
+ * WeakMap keyed by the claims: with sessions coming and going, a WeakMap's entries cost the
+ * garbage collector more than the verdict saves.
+ */
+const VERDICTS_PER_RUNTIME = 1000;
+const verdictsByRuntime = new WeakMap<MiddlewareRuntime, Lru<object, ClaimsVerdict>>();
+
+function claimsVerdict(rt: MiddlewareRuntime, sources: ClaimSources): ClaimsVerdict {
+  const { idToken, accessToken } = sources;
+  const cacheable = Object.isFrozen(idToken) && (accessToken === undefined || Object.isFrozen(accessToken));
+  let verdicts = cacheable ? verdictsByRuntime.get(rt) : undefined;
+  const cached = verdicts?.get(idToken);
+  if (cached !== undefined && cached.accessClaims === accessToken) return cached;
+  let identity: ForwardedIdentity | undefined;
+  const verdict: ClaimsVerdict = {
+    accessClaims: accessToken,
+    allowed: rt.claims === undefined || rt.claims.evaluate(sources),
+    identity: () => (identity ??= forwardedIdentity(rt, sources)),
+  };
+  if (cacheable) {
+    if (verdicts === undefined) verdictsByRuntime.set(rt, (verdicts = createLru(VERDICTS_PER_RUNTIME)));
+    verdicts.set(idToken, verdict);
+  }
+  return verdict;
+}
+
+function forwardedIdentity(rt: MiddlewareRuntime, sources: ClaimSources): ForwardedIdentity {
+  // Frozen: one object goes into the answers of every request of this session.
+  const headers = Object.freeze(forwardedHeaders(rt, sources));
+  return { headers, budget: checkIdentityHeaderBudget(headers), username: forwardedUsername(rt, sources) };
 }
 
 function forwardedHeaders(rt: MiddlewareRuntime, sources: ClaimSources): Record<string, string> {

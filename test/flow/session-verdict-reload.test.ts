@@ -1,0 +1,69 @@
+/**
+ * The claims rule's answer and the forwarded header values are worked out once per session and
+ * reused while its cookie comes back: a configuration reload must still change them at once,
+ * for the same cookie, in both directions.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config, MiddlewareConfig } from '../../src/config/types.js';
+import { type CookieJar } from '../support/cookie-jar.js';
+import { browserLogin, forwardAuth, type ForwardAuthOptions } from '../support/forward-auth-client.js';
+import { startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
+import { startService, type TestService } from '../support/service.js';
+
+const TRAEFIK: ForwardAuthOptions = { addAuthCookiesToResponse: ['verdict-session'], authResponseHeaders: ['X-User', 'X-Subject'] };
+const API = { accept: 'application/json', 'sec-fetch-mode': 'cors', 'sec-fetch-dest': 'empty' };
+
+describe('a signed-in session across configuration reloads', () => {
+  let op: DevProvider;
+  let service: TestService;
+
+  beforeAll(async () => {
+    op = await startTestProvider();
+    service = await startService({
+      middlewares: [
+        {
+          name: 'verdict',
+          issuer: op.issuer,
+          claims: 'Equals(`sub`, `alice`)',
+          forwardHeaders: { 'X-User': 'sub' },
+          session: { name: 'verdict-session', path: '/', domain: undefined, sameSite: 'lax', httpOnly: true, secure: false, expiry: 86400, sliding: false, refresh: true, maxLifetime: undefined, store: undefined },
+        },
+      ],
+    });
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await op?.stop();
+  });
+
+  function reloadWith(change: Partial<MiddlewareConfig>): Promise<void> {
+    const current = service.app.middlewares.get('verdict')?.config as MiddlewareConfig;
+    const next: Config = { ...service.config, middlewares: { verdict: { ...current, ...change } } };
+    return service.app.reload(next).retired;
+  }
+
+  const check = (jar: CookieJar) => forwardAuth(service.authAddress('verdict'), { url: `${TEST_APP_ORIGIN}/api/data`, headers: API }, jar, TRAEFIK);
+
+  it('answers with the rule and headers of the configuration serving now, for the same cookie', async () => {
+    const login = await browserLogin({ authAddress: service.authAddress('verdict'), url: `${TEST_APP_ORIGIN}/`, user: 'alice', ...TRAEFIK });
+    expect(login.callback.status).toBe(302);
+    const { jar } = login;
+
+    for (let round = 0; round < 2; round++) {
+      const allowed = await check(jar);
+      expect(allowed.status).toBe(200);
+      expect(allowed.headers['x-user']).toBe('alice');
+    }
+
+    await reloadWith({ claims: 'Equals(`sub`, `bob`)' });
+    expect((await check(jar)).status).toBe(403);
+    expect((await check(jar)).status).toBe(403);
+
+    await reloadWith({ claims: 'Equals(`sub`, `alice`)', forwardHeaders: { 'X-Subject': 'sub' } });
+    const changed = await check(jar);
+    expect(changed.status).toBe(200);
+    expect(changed.headers['x-user']).toBeUndefined();
+    // The session keeps only the claims its login's configuration referenced: `sub` is always among them.
+    expect(changed.headers['x-subject']).toBe('alice');
+  });
+});
