@@ -139,6 +139,8 @@ ${extraHeaders}`;
     await eventually('the reload to serve', () => sawReloadedHeader);
     expect((await check('retired', createCookieJar())).status).toBe(404);
     expect((await check('added', createCookieJar())).status).toBe(401);
+    // Log lines reach stdout in batches, within a second.
+    await eventually('the reload log line', () => serving!.lines().some((line) => line['msg'] === 'configuration reloaded'));
     const reloaded = serving.lines().find((line) => line['msg'] === 'configuration reloaded');
     expect(reloaded).toMatchObject({ added: ['added'], removed: ['retired'], changed: ['app'] });
     // The provider client was kept: no second discovery for `app`.
