@@ -1,16 +1,17 @@
-import { readClaim, type ClaimSources } from '../../claims/index.js';
+import type { ClaimSources } from '../../claims/index.js';
 import type { CookieJar } from '../../session/cookies.js';
 import { isSafeMethod, verifyCsrfToken } from '../../session/csrf.js';
 import { endSessionCookies, sessionCookies } from '../../session/session-cookies.js';
 import { createLru, type Lru } from '../../session/lru.js';
 import type { LoadedSession } from '../../session/store.js';
 import { dropsCookiesOnSuccess, type Answer } from '../answer.js';
-import { checkIdentityHeaderBudget, claimText, headerValueFromClaim, type IdentityHeaderBudget } from '../forwarded-headers.js';
+import { checkIdentityHeaderBudget, type IdentityHeaderBudget } from '../forwarded-headers.js';
 import { cookieContext, headerValue, isAt, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import { isTopLevelNavigation } from '../navigation.js';
 import { refreshSession, slidExpiry } from '../refresh-session.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { resolveParsedUrlOption } from '../url-option.js';
+import { identityHeaders, identityUsername } from './identity-headers.js';
 import { startLogin } from './start-login.js';
 
 /** Access tokens this close to expiry are refreshed already, so the upstream never gets a stale identity. */
@@ -171,25 +172,6 @@ function claimsVerdict(rt: MiddlewareRuntime, sources: ClaimSources): ClaimsVerd
 
 function forwardedIdentity(rt: MiddlewareRuntime, sources: ClaimSources): ForwardedIdentity {
   // Frozen: one object goes into the answers of every request of this session.
-  const headers = Object.freeze(forwardedHeaders(rt, sources));
-  return { headers, budget: checkIdentityHeaderBudget(headers), username: forwardedUsername(rt, sources) };
-}
-
-function forwardedHeaders(rt: MiddlewareRuntime, sources: ClaimSources): Record<string, string> {
-  const headers: Record<string, string> = {};
-  for (const header of rt.forwardHeaders) {
-    headers[header.name] = headerValueFromClaim(readForwardedClaim(sources, header.key));
-  }
-  return headers;
-}
-
-function forwardedUsername(rt: MiddlewareRuntime, sources: ClaimSources): string | undefined {
-  return rt.usernameKey === undefined ? undefined : claimText(readForwardedClaim(sources, rt.usernameKey));
-}
-
-/** forwardHeaders and usernameClaim read the access token when it is a verified JWT, else the ID token. */
-function readForwardedClaim(sources: ClaimSources, key: Parameters<typeof readClaim>[1]): unknown {
-  if (key.token === 'id_token') return readClaim(sources.idToken, key);
-  if (key.token === 'access_token') return readClaim(sources.accessToken, key);
-  return readClaim(sources.accessToken ?? sources.idToken, key);
+  const headers = Object.freeze(identityHeaders(rt, sources));
+  return { headers, budget: checkIdentityHeaderBudget(headers), username: identityUsername(rt, sources) };
 }
