@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build, test and demo oidc-forward-auth:
 # the proxies and Redis the integration tests start on their own ports, Chromium for the
-# browser tests, and the npm dependencies. Safe to run again: it only installs what is missing.
+# browser tests, the npm dependencies, and the peers built from the Go module proxy (real Traefik
+# v3 and v2.11, current Caddy, oauth2-proxy, Ory Hydra: deploy/peers/build.sh). Safe to run again:
+# it only installs or builds what is missing. `--without-peers` leaves the Go builds out (the demo
+# needs none of them).
 set -euo pipefail
+
+with_peers=1
+for argument in "$@"; do
+  case "$argument" in
+    --without-peers) with_peers=0 ;;
+    *) printf 'install-deps: unknown argument %s (known: --without-peers)\n' "$argument" >&2; exit 2 ;;
+  esac
+done
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export DEBIAN_FRONTEND=noninteractive
@@ -142,4 +153,7 @@ install_node_modules() {
 install_missing_packages
 stop_system_services
 install_node_modules
+if [ "$with_peers" -eq 1 ]; then
+  bash "$repo_root/deploy/peers/build.sh"
+fi
 log "done"

@@ -26,7 +26,7 @@ build_is_current() {
   [ -z "$(find src package.json package-lock.json tsconfig.json tsconfig.build.json -newer dist/cli.js -print -quit 2>/dev/null)" ]
 }
 
-bash deploy/install-deps.sh
+bash deploy/install-deps.sh --without-peers
 if build_is_current; then
   say "dist/ is up to date with src/"
 else
