@@ -4,7 +4,7 @@
  * that one method refuses any other, so a session means the method was used as configured.
  */
 import type { IncomingMessage } from 'node:http';
-import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair } from 'jose';
+import { calculateJwkThumbprint, decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPair, jwtVerify, type CryptoKey, type JWTPayload } from 'jose';
 import { Agent } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createCookieJar } from '../support/cookie-jar.js';
@@ -38,6 +38,40 @@ function recordTokenRequests(op: DevProvider): TokenRequestLog {
     request.on('end', () => log.bodies.push(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
   });
   return log;
+}
+
+/**
+ * Checks a client assertion (RFC 7523 §3) as the provider should: issued by and about the client,
+ * for the provider, short-lived, with a jti, and signed under the alg its header names (verified
+ * with that alg alone, so a header that lies about its alg fails). Returns its jti.
+ */
+async function expectSoundAssertion(assertion: string, op: DevProvider, key: CryptoKey | Uint8Array, alg: string): Promise<string> {
+  expect(decodeProtectedHeader(assertion).alg).toBe(alg);
+  const { payload } = await jwtVerify(assertion, key, { algorithms: [alg] });
+  expect(payload.iss).toBe(TEST_CLIENT.client_id);
+  expect(payload.sub).toBe(TEST_CLIENT.client_id);
+  // oidc-provider accepts its issuer or its token endpoint as audience.
+  const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+  expect(audiences.length).toBeGreaterThan(0);
+  for (const audience of audiences) expect([op.issuer, `${op.issuer}/token`]).toContain(audience);
+  const { iat, exp, jti } = payload as JWTPayload & { iat: number; exp: number };
+  expect(Number.isInteger(iat) && Number.isInteger(exp)).toBe(true);
+  // Seconds, not milliseconds: issued now (a wide window for a busy machine) and valid at most a minute.
+  expect(Math.abs(iat - Date.now() / 1000)).toBeLessThan(300);
+  expect(exp).toBeGreaterThan(iat);
+  expect(exp - iat).toBeLessThanOrEqual(60);
+  expect(typeof jti === 'string' && jti.length >= 16).toBe(true);
+  return jti as string;
+}
+
+/** Two sign-ins in a row, each with its own assertion: the jti is fresh every time. */
+async function expectTwoSoundAssertions(service: TestService, tokens: TokenRequestLog, op: DevProvider, key: CryptoKey | Uint8Array, alg: string): Promise<void> {
+  await signsIn(service);
+  await signsIn(service);
+  const assertions = tokens.bodies.map((body) => body.get('client_assertion')).filter((a): a is string => typeof a === 'string');
+  expect(assertions.length).toBeGreaterThanOrEqual(2);
+  const jtis = await Promise.all(assertions.map((assertion) => expectSoundAssertion(assertion, op, key, alg)));
+  expect(new Set(jtis).size).toBe(jtis.length);
 }
 
 async function providerFor(client: Partial<DevClient>, options: TestProviderOptions = {}): Promise<DevProvider> {
@@ -87,6 +121,13 @@ describe('client authentication at the token endpoint', () => {
     expect(tokens.authorizationHeaders.at(-1)).toBeUndefined();
   });
 
+  it('sends client_secret_jwt assertions about the client, for the provider, short-lived, with a fresh jti, signed under HS256', async () => {
+    const op = await providerFor({ token_endpoint_auth_method: 'client_secret_jwt' });
+    const tokens = recordTokenRequests(op);
+    const service = await serviceFor(op, { clientAuthMethod: 'client_secret_jwt' });
+    await expectTwoSoundAssertions(service, tokens, op, new TextEncoder().encode(TEST_CLIENT_SECRET), 'HS256');
+  });
+
   it('uses private_key_jwt with an RSA PEM key and no secret, its kid being the key thumbprint', async () => {
     const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
     const publicJwk = await exportJWK(publicKey);
@@ -98,6 +139,19 @@ describe('client authentication at the token endpoint', () => {
     const assertion = tokens.bodies.at(-1)?.get('client_assertion') ?? '';
     const header = JSON.parse(Buffer.from(assertion.split('.')[0] ?? '', 'base64url').toString()) as { alg?: string; kid?: string };
     expect(header).toMatchObject({ alg: 'RS256', kid });
+  });
+
+  it('sends private_key_jwt assertions about the client, for the provider, short-lived, with a fresh jti, signed under the named alg', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
+    const publicJwk = await exportJWK(publicKey);
+    const op = await providerFor({
+      token_endpoint_auth_method: 'private_key_jwt',
+      client_secret: undefined,
+      jwks: { keys: [{ ...publicJwk, kid: await calculateJwkThumbprint(publicJwk), use: 'sig' }] },
+    });
+    const tokens = recordTokenRequests(op);
+    const service = await serviceFor(op, { clientSecret: undefined, clientPrivateKey: await exportPKCS8(privateKey) });
+    await expectTwoSoundAssertions(service, tokens, op, publicKey, 'ES256');
   });
 
   it('uses private_key_jwt with an EC private JWK and the kid it carries', async () => {
