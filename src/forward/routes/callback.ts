@@ -2,9 +2,10 @@ import { OfaError, isOfaError } from '../../errors.js';
 import { exchangeAuthorizationCode, safeOAuthWord } from '../../oidc/tokens.js';
 import { clearCookie, type CookieJar } from '../../session/cookies.js';
 import { sessionCookies } from '../../session/session-cookies.js';
-import { newSessionId, pruneClaims, type Session } from '../../session/session.js';
+import { MAX_SESSION_JSON_BYTES, newSessionId, pruneClaims, type Session } from '../../session/session.js';
 import { findLoginFlow, flowCookieName, listFlowCookies } from '../../session/state-cookie.js';
 import { callbackAnswer, type Answer } from '../answer.js';
+import { describeErrorCause } from '../error-cause.js';
 import { cookieContext, providerContext, unavailable, type ForwardAuthRequest } from '../forward-request.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { resolveParsedUrlOption } from '../url-option.js';
@@ -74,7 +75,7 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
   try {
     const tokens = await withinDeadline(exchangeAuthorizationCode(provider, flow.redirectUri, params, flow, nowSeconds), rt.callbackDeadlineMs);
     const providerSid = tokens.idClaims.sid;
-    session = {
+    session = withinSessionCodec({
       v: 1,
       id: newSessionId(),
       issuer: String(tokens.idClaims.iss),
@@ -88,15 +89,20 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
       createdAt: nowSeconds,
       renewedAt: nowSeconds,
       expiresAt: nowSeconds + Math.min(rt.config.session.expiry, rt.config.session.maxLifetime ?? Infinity),
-    };
+    });
     // Keeping it may fail too (OFA_SESSION_TOO_LARGE: claims too big for one cookie).
     cookies = sessionCookies(cookieContext(rt), session, await rt.store.create(session, nowSeconds));
   } catch (error) {
     // A session store that cannot answer is an outage (503, retry), not a failed sign-in.
     if (isOfaError(error) && error.code === 'OFA_STORE_UNAVAILABLE') throw error;
-    const failure = isOfaError(error) ? error : new OfaError('OFA_TOKEN_EXCHANGE_FAILED', 'the sign-in could not be completed', { cause: error });
-    rt.log.warn({ code: failure.code, reason: failure.message }, 'login failed at the callback');
-    return fail(failure);
+    if (!isOfaError(error)) {
+      // Not the provider's doing as far as we know: ours to fix, so the log says what it was.
+      rt.log.error({ code: 'OFA_INTERNAL', cause: describeErrorCause(error) }, 'login failed at the callback: unexpected error');
+      return fail(new OfaError('OFA_INTERNAL', 'the sign-in could not be completed', { cause: error }));
+    }
+    const cause = error.cause === undefined ? {} : { cause: describeErrorCause(error.cause) };
+    rt.log.warn({ code: error.code, reason: error.message, ...cause }, 'login failed at the callback');
+    return fail(error);
   }
   const location =
     flow.viaLoginUrl && rt.urls.postLogin !== undefined
@@ -105,6 +111,27 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
   rt.telemetry.sessionEvent('created');
   rt.log.info({ subject: session.subject }, 'login completed');
   return { kind: 'redirect', purpose: 'callback', location, cookies: [...spent, ...cookies] };
+}
+
+/**
+ * The session as the codec can hold it. The raw ID token is kept only as logout's id_token_hint,
+ * so it goes first (as the cookie store drops it for a cookie's size); the claims the configuration
+ * reads never do: without them the session would vouch for less than the rule and headers need.
+ */
+function withinSessionCodec(session: Session): Session {
+  if (sessionJsonBytes(session) <= MAX_SESSION_JSON_BYTES) return session;
+  const { idToken: _dropped, ...withoutIdToken } = session;
+  const bytes = sessionJsonBytes(withoutIdToken);
+  if (bytes <= MAX_SESSION_JSON_BYTES) return withoutIdToken;
+  throw new OfaError(
+    'OFA_SESSION_TOO_LARGE',
+    `the claims this configuration keeps take ${bytes} bytes, over the ${MAX_SESSION_JSON_BYTES} a session holds: ` +
+      'reference fewer or smaller claims (claims, forwardHeaders, usernameClaim)',
+  );
+}
+
+function sessionJsonBytes(session: Session): number {
+  return Buffer.byteLength(JSON.stringify(session), 'utf8');
 }
 
 /**
