@@ -19,10 +19,10 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export DEBIAN_FRONTEND=noninteractive
 
 # Debian packages the tests and the demo use (strace and systemd: the systemd unit's checks;
-# wrk: the benchmark).
-packages=(nginx caddy redis-server redis-sentinel chromium wrk strace systemd)
+# wrk: the benchmark; prometheus: its promtool checks and unit-tests the shipped alert rules).
+packages=(nginx caddy redis-server redis-sentinel chromium wrk strace systemd prometheus)
 # Services those packages may start system-wide; our tests start their own on free ports.
-services=(nginx caddy redis-server redis-sentinel)
+services=(nginx caddy redis-server redis-sentinel prometheus)
 # Filled by install_missing_packages: only services of packages this run installed are touched,
 # so an nginx or Redis the machine already ran on purpose is left alone.
 installed_now=()
