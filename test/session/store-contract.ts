@@ -128,6 +128,19 @@ export function describeSessionStoreContract(
       expect(await store.load(later, now + 6)).toBeDefined();
     });
 
+    it('ends a subject’s sessions created up to the cutoff, and keeps one created after it though it already exists', async () => {
+      const store = await open();
+      const before = await store.create(sampleSession({ subject: 'user-7', createdAt: now + 4, renewedAt: now + 4 }), now + 4);
+      const atCutoff = await store.create(sampleSession({ subject: 'user-7', createdAt: now + 5, renewedAt: now + 5 }), now + 5);
+      // Created (by a replica whose clock runs ahead, or a callback that finished first) after the
+      // cutoff, and stored and indexed before the revocation runs.
+      const after = await store.create(sampleSession({ subject: 'user-7', createdAt: now + 6, renewedAt: now + 6 }), now + 6);
+      await store.revokeSubject('https://idp.example', 'user-7', now + 5);
+      expect(await store.load(before, now + 6)).toBeUndefined();
+      expect(await store.load(atCutoff, now + 6)).toBeUndefined();
+      expect(await store.load(after, now + 6)).toBeDefined();
+    });
+
     it('refreshes once for ten concurrent requests and gives each the same result', async () => {
       const store = await open();
       const session = sampleSession();
