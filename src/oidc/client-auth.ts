@@ -3,11 +3,10 @@
  * the method the configuration names, else the best one the provider advertises among those the
  * configured credentials allow. Each method is openid-client's own helper.
  */
-import { createHash, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { importPKCS8 } from 'jose';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { importPKCS8, SignJWT } from 'jose';
 import {
   ClientSecretBasic,
-  ClientSecretJwt,
   ClientSecretPost,
   None,
   PrivateKeyJwt,
@@ -58,10 +57,8 @@ export function createClientAuth(method: ClientAuthMethod, credentials: Credenti
       return ClientSecretBasic(secret);
     case 'client_secret_post':
       return ClientSecretPost(secret);
-    case 'client_secret_jwt': {
-      const alg = credentials.clientAuthSigningAlg;
-      return ClientSecretJwt(secret, alg === undefined || alg === 'HS256' ? {} : { [modifyAssertion]: (header) => void (header.alg = alg) });
-    }
+    case 'client_secret_jwt':
+      return clientSecretJwt(secret, credentials.clientAuthSigningAlg ?? 'HS256');
     case 'private_key_jwt':
       return lazyPrivateKeyJwt(credentials);
     case 'tls_client_auth':
@@ -126,6 +123,34 @@ function jwkThumbprint(key: KeyObject): string {
   const names = members[jwk.kty ?? ''] ?? [];
   const canonical = JSON.stringify(Object.fromEntries(names.map((name) => [name, (jwk as Record<string, unknown>)[name]])));
   return createHash('sha256').update(canonical).digest('base64url');
+}
+
+/** RFC 7523 §2.2 assertions live a minute, as openid-client's own. */
+const CLIENT_ASSERTION_LIFETIME_SECONDS = 60;
+
+/**
+ * client_secret_jwt signed by jose under the alg named: openid-client's ClientSecretJwt always
+ * computes HMAC-SHA-256, so a header saying HS384 or HS512 would lie about its signature. The
+ * claims are those of RFC 7523 §3 and openid-client's assertions.
+ */
+function clientSecretJwt(secret: string, alg: string): ClientAuth {
+  const key = new TextEncoder().encode(secret);
+  return async (as, client, body) => {
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    const assertion = await new SignJWT({})
+      .setProtectedHeader({ alg })
+      .setIssuer(client.client_id)
+      .setSubject(client.client_id)
+      .setAudience(as.issuer)
+      .setJti(randomBytes(32).toString('base64url'))
+      .setIssuedAt(nowSeconds)
+      .setNotBefore(nowSeconds)
+      .setExpirationTime(nowSeconds + CLIENT_ASSERTION_LIFETIME_SECONDS)
+      .sign(key);
+    body.set('client_id', client.client_id);
+    body.set('client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+    body.set('client_assertion', assertion);
+  };
 }
 
 /**
