@@ -11,7 +11,7 @@ import { checkAddressOrCidr, parseHostPort } from './network.js';
 import type { PendingSecret } from './secret-references.js';
 import type { ServerConfig } from './types.js';
 
-export const SERVER_KEYS = ['listen', 'metricsListen', 'workers', 'secrets', 'trustedProxies', 'logLevel'] as const;
+export const SERVER_KEYS = ['listen', 'metricsListen', 'workers', 'secrets', 'trustedProxies', 'logLevel', 'requestTimeoutSeconds', 'maxConnections'] as const;
 /** More workers than this only adds memory on any machine we know of. */
 export const MAX_WORKERS = 64;
 /**
@@ -20,6 +20,19 @@ export const MAX_WORKERS = 64;
  */
 export const LISTEN_ENV = 'OIDC_FORWARD_AUTH_LISTEN';
 export const MIN_SECRET_LENGTH = 32;
+/**
+ * Proxies send a whole request at once (the only body the service reads, a back-channel logout
+ * token, is at most 64 KiB), so a request still incomplete after this long is a client holding
+ * the connection.
+ */
+export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 10;
+/** Node's own limit is 300 s; above that the option would only weaken it. */
+export const MAX_REQUEST_TIMEOUT_SECONDS = 300;
+/**
+ * Room for the proxies' pools of idle connections (nginx's recipe keeps 128 per worker, Traefik
+ * 200 per instance) many times over, while bounding what idle sockets can cost a process.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 4096;
 
 const LOG_LEVELS: readonly ServerConfig['logLevel'][] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 const DEFAULT_LISTEN = { host: '127.0.0.1', port: 4181 };
@@ -32,6 +45,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
  * - `metricsListen` (host:port, default unset): serve /metrics there alone instead of on `listen`,
  *   so the port the proxies reach exposes nothing but forward-auth, health and readiness;
  * - `workers` (whole number, default 1): processes serving the same address (node:cluster);
+ * - `requestTimeoutSeconds` (default 10): time a client has to send a whole request;
+ * - `maxConnections` (whole number, default 4096): open connections per process;
  * - `secrets`, `trustedProxies`, `logLevel`.
  * Secrets are queued on `pending`; their length is checked by `checkServerSecrets` once they are
  * resolved, since a reference says nothing about its value.
@@ -72,6 +87,12 @@ export function readServerConfig(
   const workers = readNumber(object, 'workers', path, { integer: true, min: 1 }, sink) ?? 1;
   if (workers > MAX_WORKERS) sink.error(joinPath(path, 'workers'), `must be ${MAX_WORKERS} or fewer (got ${workers})`);
 
+  const requestTimeoutSeconds = readNumber(object, 'requestTimeoutSeconds', path, { above: 0 }, sink) ?? DEFAULT_REQUEST_TIMEOUT_SECONDS;
+  if (requestTimeoutSeconds > MAX_REQUEST_TIMEOUT_SECONDS) {
+    sink.error(joinPath(path, 'requestTimeoutSeconds'), `must be ${MAX_REQUEST_TIMEOUT_SECONDS} or less (got ${requestTimeoutSeconds})`);
+  }
+  const maxConnections = readNumber(object, 'maxConnections', path, { integer: true, min: 1 }, sink) ?? DEFAULT_MAX_CONNECTIONS;
+
   const secrets: string[] = [];
   const rawSecrets = readStringList(object, 'secrets', path, sink);
   if (object['secrets'] === undefined || object['secrets'] === null || rawSecrets?.length === 0) {
@@ -100,7 +121,7 @@ export function readServerConfig(
     else logLevel = match;
   }
 
-  const config: Mutable<ServerConfig> = { listen, workers, secrets, trustedProxies, logLevel };
+  const config: Mutable<ServerConfig> = { listen, workers, secrets, trustedProxies, logLevel, requestTimeoutSeconds, maxConnections };
   if (metricsListen !== undefined) config.metricsListen = metricsListen;
   return config;
 }

@@ -21,6 +21,10 @@ export interface ServerConfig {
   readonly metricsListen?: ListenAddress | undefined;
   /** Processes serving `listen` together (node:cluster); 1 (the default) runs no cluster. */
   readonly workers?: number;
+  /** Seconds a client has to send a whole request, headers and body (default 10); then 408 and the connection closes. */
+  readonly requestTimeoutSeconds?: number;
+  /** Connections each process keeps open at most (default 4096); more are closed as they arrive. */
+  readonly maxConnections?: number;
 }
 
 export interface TlsClientConfig {

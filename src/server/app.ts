@@ -9,7 +9,11 @@ import { reconstructOriginalRequest } from '../forward/original-request.js';
 import type { MiddlewareRuntime } from '../forward/runtime.js';
 import { createTelemetry, UNKNOWN_MIDDLEWARE, type DecisionOutcome, type Telemetry } from '../observability/telemetry.js';
 import type { ProviderClient } from '../oidc/discovery.js';
+import type { RevocationHub } from '../session/revocation-hub.js';
 import type { SessionStore } from '../session/store.js';
+import { createRateLimitedLog, isClientError, safeErrorCode } from './client-error-log.js';
+import { limitConnections, requestTimeoutOptions } from './connection-limits.js';
+import { acceptEveryMethod, answerConnectRequests } from './every-method.js';
 import { METRICS_PATH } from './metrics-listener.js';
 import { buildGeneration } from './middleware-generation.js';
 import { sendError, writeAnswer } from './write-answer.js';
@@ -28,6 +32,8 @@ export interface AppDeps {
    * (its own registry, no tracing, no process metrics).
    */
   readonly telemetry?: Telemetry;
+  /** Revocations shared with the other workers (serve); default: this process's own. Kept across reloads. */
+  readonly revocations?: RevocationHub;
 }
 
 export interface App {
@@ -63,7 +69,7 @@ const BODY_LIMIT_BYTES = 64 * 1024;
 export function buildApp(config: Config, deps: AppDeps): App {
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
   const log = deps.log;
-  const injected = { providers: deps.providers, stores: deps.stores, callbackDeadlineMs: deps.callbackDeadlineMs };
+  const injected = { providers: deps.providers, stores: deps.stores, callbackDeadlineMs: deps.callbackDeadlineMs, revocations: deps.revocations };
   const telemetry = deps.telemetry ?? createTelemetry();
   const { tracing } = telemetry;
   let current = buildGeneration(config, log, injected, telemetry);
@@ -76,7 +82,11 @@ export function buildApp(config: Config, deps: AppDeps): App {
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    ...requestTimeoutOptions(config.server),
   });
+  limitConnections(fastify.server, config.server, log);
+  answerConnectRequests(fastify);
+  const clientErrors = createRateLimitedLog(log, { level: 'info', message: 'refused a request the client got wrong', linesPerWindow: 10, windowMs: 60_000 });
   // The subrequest's body (if a proxy forwards one) is not ours to interpret here.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -103,7 +113,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
   }
 
   fastify.route({
-    method: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    method: acceptEveryMethod(fastify),
     url: '/auth/:name',
     handler: async (request, reply) => {
       const started = process.hrtime.bigint();
@@ -178,13 +188,17 @@ export function buildApp(config: Config, deps: AppDeps): App {
     },
   });
 
-  fastify.setErrorHandler((error: { message?: unknown; code?: unknown; statusCode?: unknown }, _request, reply) => {
+  fastify.setErrorHandler((error: { code?: unknown; statusCode?: unknown }, _request, reply) => {
     // Only the code: a message from a parser may quote the request, cookies included.
-    log.error({ code: error.code }, 'unhandled error');
-    if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
-      // Fastify's own refusals (413 body too large, 415, …) keep their status.
-      return sendError(reply, 'OFA_REQUEST_INVALID', false, '', undefined, error.statusCode);
+    const code = safeErrorCode(error);
+    if (isClientError(error)) {
+      // Fastify's own refusals (413 body too large, 415, …) keep their status; a client that hung
+      // up gets a 400 nobody reads.
+      const status = typeof error.statusCode === 'number' ? error.statusCode : 400;
+      clientErrors.write({ code, status });
+      return sendError(reply, 'OFA_REQUEST_INVALID', false, '', undefined, status);
     }
+    log.error({ code }, 'unhandled error');
     return sendError(reply, 'OFA_INTERNAL', false, '', undefined);
   });
 
@@ -217,6 +231,8 @@ function compareConfigs(before: Config, after: Config): Omit<ReloadSummary, 'ret
   const needRestart: string[] = [];
   if (!same(before.server.listen, after.server.listen)) needRestart.push('server.listen');
   if (!same(before.server.metricsListen, after.server.metricsListen)) needRestart.push('server.metricsListen');
+  if (before.server.requestTimeoutSeconds !== after.server.requestTimeoutSeconds) needRestart.push('server.requestTimeoutSeconds');
+  if (before.server.maxConnections !== after.server.maxConnections) needRestart.push('server.maxConnections');
   return {
     added: names(after).filter((name) => before.middlewares[name] === undefined),
     removed: names(before).filter((name) => after.middlewares[name] === undefined),

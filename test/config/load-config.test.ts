@@ -35,7 +35,15 @@ async function configOf(text: string, env: NodeJS.ProcessEnv = {}) {
 describe('loadConfigFromText defaults', () => {
   it('applies every default of the spec table to a minimal middleware', async () => {
     const config = await configOf(configWith({}));
-    expect(config.server).toEqual({ listen: { host: '127.0.0.1', port: 4181 }, workers: 1, secrets: [SECRET], trustedProxies: [], logLevel: 'info' });
+    expect(config.server).toEqual({
+      listen: { host: '127.0.0.1', port: 4181 },
+      workers: 1,
+      secrets: [SECRET],
+      trustedProxies: [],
+      logLevel: 'info',
+      requestTimeoutSeconds: 10,
+      maxConnections: 4096,
+    });
     expect(config.middlewares['app']).toEqual({
       name: 'app',
       namespace: undefined,
