@@ -1,0 +1,142 @@
+/**
+ * Runs a real Traefik (the pinned v3 or v2.11 that deploy/peers/build.sh builds) in the
+ * foreground: a static configuration with one HTTPS entry point `websecure` on 127.0.0.1 (the
+ * shipped dynamic.yml's routers ask for TLS) and the file provider reading a folder with the
+ * rendered dynamic configuration and the site's certificate. Its log is captured; it is stopped
+ * by PID. A missing binary fails the test (never a skip).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Agent, request } from 'undici';
+import { stringify } from 'yaml';
+import { peerBinary } from '../support/peers.js';
+import { startOnFreePort } from './binaries.js';
+
+export type TraefikPeer = 'traefik-v3' | 'traefik-v2';
+
+export interface TraefikOptions {
+  readonly peer: TraefikPeer;
+  /** What the file provider serves (renderDynamic's result). */
+  readonly dynamic: Record<string, unknown>;
+  /** PEM certificate and key the entry point serves to every client (its default certificate). */
+  readonly certificate: { readonly cert: string; readonly key: string; readonly ca: string };
+  /** The entry point's http.underscoreHeadersStrategy; unset keeps Traefik's default. */
+  readonly underscoreHeadersStrategy?: 'keep' | 'delete';
+  /** A port promised before the start (the provider's redirect_uris); default a free one. */
+  readonly port?: number;
+}
+
+export interface RunningTraefik {
+  /** https://127.0.0.1:PORT */
+  readonly url: string;
+  readonly port: number;
+  /** Traefik's JSON log so far, one record a line. */
+  readonly log: () => string;
+  readonly stop: () => Promise<void>;
+}
+
+/** `traefik version`'s Version line, e.g. "3.6.25". */
+export function traefikVersion(peer: TraefikPeer): string {
+  const result = spawnSync(peerBinary(peer), ['version'], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`traefik version failed: ${result.stderr}`);
+  const match = /^Version:\s+(\S+)/m.exec(result.stdout);
+  if (match === null) throw new Error(`traefik version printed no version:\n${result.stdout}`);
+  return match[1]!.replace(/^v/, '');
+}
+
+export async function startTraefik(options: TraefikOptions): Promise<RunningTraefik> {
+  const binary = peerBinary(options.peer);
+  if (options.port !== undefined) return startOnPort(binary, options.port, options);
+  return startOnFreePort((port) => startOnPort(binary, port, options));
+}
+
+function staticConfiguration(dir: string, port: number, options: TraefikOptions): string {
+  const http = options.underscoreHeadersStrategy === undefined ? {} : { http: { underscoreHeadersStrategy: options.underscoreHeadersStrategy } };
+  return stringify({
+    global: { checkNewVersion: false, sendAnonymousUsage: false },
+    log: { level: 'INFO', format: 'json' },
+    entryPoints: { websecure: { address: `127.0.0.1:${port}`, ...http } },
+    providers: { file: { directory: join(dir, 'dynamic'), watch: false } },
+  });
+}
+
+async function startOnPort(binary: string, port: number, options: TraefikOptions): Promise<RunningTraefik> {
+  const dir = mkdtempSync(join(tmpdir(), 'ofa-traefik-'));
+  mkdirSync(join(dir, 'dynamic'));
+  writeFileSync(join(dir, 'site.crt'), options.certificate.cert);
+  writeFileSync(join(dir, 'site.key'), options.certificate.key, { mode: 0o600 });
+  writeFileSync(join(dir, 'dynamic', 'app.yml'), stringify(options.dynamic));
+  // The test's own file beside the shipped one: the certificate, as an operator's TLS setup adds.
+  const certificate = { certFile: join(dir, 'site.crt'), keyFile: join(dir, 'site.key') };
+  writeFileSync(join(dir, 'dynamic', 'tls.yml'), stringify({ tls: { stores: { default: { defaultCertificate: certificate } } } }));
+  const file = join(dir, 'traefik.yml');
+  writeFileSync(file, staticConfiguration(dir, port, options));
+
+  const child = spawn(binary, [`--configFile=${file}`], { cwd: dir, env: { PATH: process.env.PATH, HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const append = (chunk: string): void => {
+    output += chunk;
+  };
+  child.stdout?.setEncoding('utf8').on('data', append);
+  child.stderr?.setEncoding('utf8').on('data', append);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.once('error', () => undefined);
+  const stopChild = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      process.kill(child.pid, signal);
+      await exited;
+    }
+  };
+  const url = `https://127.0.0.1:${port}`;
+  const agent = new Agent({ connect: { ca: options.certificate.ca } });
+  try {
+    await waitUntilRouting(url, agent, exited, () => output);
+  } catch (error) {
+    await stopChild('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  } finally {
+    await agent.close();
+  }
+  return {
+    url,
+    port,
+    log: () => output,
+    stop: async () => {
+      // Traefik drains its entry points on SIGTERM.
+      await stopChild('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Traefik logs nothing when the file provider's routers go live; until they do it answers every
+ * request with its own 404. Ready once `/` gets anything else (the service's answer).
+ */
+async function waitUntilRouting(url: string, agent: Agent, exited: Promise<number | null>, output: () => string): Promise<void> {
+  let done = false;
+  const failure = exited.then((code) => {
+    if (!done) throw new Error(`traefik exited (code ${String(code)}) before routing:\n${output()}`);
+  });
+  const ready = (async () => {
+    for (let attempt = 0; attempt < 400 && !done; attempt += 1) {
+      try {
+        const response = await request(`${url}/`, { dispatcher: agent, headers: { accept: 'application/json' } });
+        const body = await response.body.text();
+        if (response.statusCode !== 404 || body !== '404 page not found\n') return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`traefik did not route ${url}/ in time:\n${output()}`);
+  })();
+  try {
+    await Promise.race([ready, failure]);
+  } finally {
+    done = true;
+  }
+}
