@@ -1,5 +1,6 @@
 import { stringify } from 'yaml';
 import { loadConfig, maskConfig, type LoadConfigDeps } from '../config/index.js';
+import { bearerAudienceWarnings } from '../config/api-access-options.js';
 import { CONFIG_ENV, parseConfigArguments, reportProblems } from './config-argument.js';
 import type { CliIo } from './io.js';
 
@@ -38,7 +39,8 @@ export async function runCheckCommand(argv: string[], io: CliIo, deps: LoadConfi
   // Warnings go to stderr below, with the problems' prefix; stdout stays the configuration alone.
   const { server, middlewares } = maskConfig(result.config);
   io.stdout(stringify({ server, middlewares }, { lineWidth: 0 }));
-  for (const warning of result.config.warnings) io.stderr(`${file}: warning: ${warning}\n`);
+  const bearerWarnings = Object.values(result.config.middlewares).flatMap(bearerAudienceWarnings);
+  for (const warning of [...result.config.warnings, ...bearerWarnings]) io.stderr(`${file}: warning: ${warning}\n`);
   const names = Object.keys(result.config.middlewares);
   io.stderr(`${file}: valid (${names.length} middleware${names.length === 1 ? '' : 's'}: ${names.join(', ')})\n`);
   return 0;

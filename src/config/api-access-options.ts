@@ -16,6 +16,7 @@ import {
   type RawObject,
 } from './field-reader.js';
 import type { BearerTokensConfig, ClientAuthMethod, MiddlewareConfig } from './types.js';
+import { checkIssuerUrl } from './url-options.js';
 
 const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = [
   'client_secret_basic',
@@ -131,13 +132,16 @@ export function readBearerTokens(options: RawObject, path: string, sink: Problem
     if (!isRawObject(rawIntrospection)) {
       sink.error(introspectionPath, `must be a mapping; write "introspection: {}" to check opaque tokens with defaults (got ${describeType(rawIntrospection)})`);
     } else {
-      checkKnownKeys(rawIntrospection, introspectionPath, ['cacheSeconds'], sink);
+      checkKnownKeys(rawIntrospection, introspectionPath, ['cacheSeconds', 'endpoint'], sink);
       const cacheSeconds =
         readNumber(rawIntrospection, 'cacheSeconds', introspectionPath, { integer: true, min: 0 }, sink) ?? DEFAULT_INTROSPECTION_CACHE_SECONDS;
       if (cacheSeconds > MAX_INTROSPECTION_CACHE_SECONDS) {
         sink.error(joinPath(introspectionPath, 'cacheSeconds'), `must be at most ${MAX_INTROSPECTION_CACHE_SECONDS}: a revoked token is accepted for that long`);
       }
-      introspection = { cacheSeconds };
+      const endpoint = readOptionalString(rawIntrospection, 'endpoint', introspectionPath, sink);
+      const endpointProblem = endpoint === undefined || endpoint === '' ? undefined : checkIssuerUrl(endpoint);
+      if (endpointProblem !== undefined) sink.error(joinPath(introspectionPath, 'endpoint'), endpointProblem);
+      introspection = endpoint === undefined || endpoint === '' ? { cacheSeconds } : { cacheSeconds, endpoint };
     }
   }
   return {
@@ -148,4 +152,15 @@ export function readBearerTokens(options: RawObject, path: string, sink: Problem
   };
 }
 
-/** A cookie without Secure on an https deployment also travels over plain http, where anyone on the path reads it. */
+/**
+ * For `check`: with the client ID among the audiences, the provider's ID tokens (aud = the client)
+ * and logout tokens verify like access tokens, and only their shape tells them apart.
+ */
+export function bearerAudienceWarnings(middleware: MiddlewareConfig): string[] {
+  const audiences = middleware.bearerTokens?.audiences ?? [];
+  if (middleware.clientID === '' || !audiences.includes(middleware.clientID)) return [];
+  return [
+    `middlewares.${middleware.name}.bearerTokens.audiences: contains the clientID; ID tokens are issued for that audience too ` +
+      '(refused by their shape: nonce, at_hash, events, auth_time alone, a typ claim); prefer an audience of the API\'s own',
+  ];
+}

@@ -4,7 +4,7 @@
  * and left to introspection. Refusals say nothing about why beyond a fixed reason for our log.
  */
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { OfaError, isTransientError } from '../errors.js';
+import { OfaError, isOfaError, isTransientError } from '../errors.js';
 
 /** Larger than any access token we know of (Entra ID's with many groups stay under 8 KiB), under Node's 16 KiB of headers. */
 export const MAX_BEARER_TOKEN_BYTES = 12 * 1024;
@@ -80,8 +80,10 @@ export async function verifyJwtAccessToken(token: string, keys: JWTVerifyGetKey,
       currentDate: new Date(expected.nowSeconds * 1000),
       clockTolerance: ACCESS_TOKEN_CLOCK_TOLERANCE_SECONDS,
     });
+    checkAccessTokenShape(payload, expected.nowSeconds);
     return payload;
   } catch (error) {
+    if (isOfaError(error) && error.code === 'OFA_BEARER_TOKEN_INVALID') throw error;
     if (isTransientError(error)) throw error;
     if (error instanceof joseErrors.JWKSTimeout) {
       throw new OfaError('OFA_PROVIDER_TIMEOUT', "the provider's keys did not arrive in time", { cause: error });
@@ -90,6 +92,36 @@ export async function verifyJwtAccessToken(token: string, keys: JWTVerifyGetKey,
       throw new OfaError('OFA_PROVIDER_RESPONSE', "the provider's key set is not usable", { cause: error });
     }
     throw invalidBearerToken(describeRefusal(error), error);
+  }
+}
+
+/** Claims only an ID token carries (OpenID Connect Core 2, 3.1.3.6, 3.3.2.11). */
+const ID_TOKEN_CLAIMS = ['nonce', 'at_hash', 'c_hash', 's_hash'];
+/** RFC 9068's client_id and scope, and the names Entra ID (scp) and Okta (cid, scp) give them. */
+const ACCESS_TOKEN_CLIENT_OR_SCOPE = ['client_id', 'scope', 'scp', 'cid'];
+/** Keycloak and others type their tokens in a `typ` claim too; these say "not an access token". */
+const NON_ACCESS_TYP_CLAIMS = new Set(['id', 'id_token', 'refresh', 'offline', 'logout']);
+
+/**
+ * What the signature, issuer and audience cannot tell: that this is an access token for a subject.
+ * With allowPlainJwt and the client ID among the audiences, an ID token (which travels in URLs as
+ * id_token_hint) or a back-channel logout token verifies as well as an access token does; their
+ * claims give them away. RFC 9068 §2.2 requires `sub`, and an `iat` ahead of our clock (past the
+ * leeway) is a token from the future, however its exp reads.
+ */
+function checkAccessTokenShape(payload: JWTPayload, nowSeconds: number): void {
+  if (typeof payload.sub !== 'string' || payload.sub === '') throw invalidBearerToken('the token has no "sub" string');
+  if (typeof payload.iat === 'number' && payload.iat - ACCESS_TOKEN_CLOCK_TOLERANCE_SECONDS > nowSeconds) {
+    throw invalidBearerToken('the token was issued in the future ("iat")');
+  }
+  const idTokenClaim = ID_TOKEN_CLAIMS.find((claim) => payload[claim] !== undefined);
+  if (idTokenClaim !== undefined) throw invalidBearerToken(`the token carries "${idTokenClaim}": an ID token, not an access token`);
+  if (payload.events !== undefined) throw invalidBearerToken('the token carries "events": a logout (security event) token, not an access token');
+  if (payload.auth_time !== undefined && !ACCESS_TOKEN_CLIENT_OR_SCOPE.some((claim) => payload[claim] !== undefined)) {
+    throw invalidBearerToken('the token has "auth_time" without a client or scope claim: an ID token, not an access token');
+  }
+  if (typeof payload.typ === 'string' && NON_ACCESS_TYP_CLAIMS.has(payload.typ.toLowerCase())) {
+    throw invalidBearerToken('the token\'s "typ" claim says it is not an access token');
   }
 }
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BearerTokensConfig } from '../../src/config/types.js';
 import { createCookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthResult } from '../support/forward-auth-client.js';
-import { startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
+import { startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
 import { obtainScriptTokens, revokeAtProvider } from '../support/script-tokens.js';
 import { startService, type TestService } from '../support/service.js';
 
@@ -66,6 +66,13 @@ describe('JWT access tokens (RFC 9068)', () => {
         { name: 'pass', issuer: op.issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences: [resource], passToApplication: true }) },
         { name: 'elsewhere', issuer: op.issuer, bearerTokens: bearerTokens({ audiences: ['https://other.example.test/api'] }) },
         { name: 'plain', issuer: op.issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences: [resource], allowPlainJwt: true }) },
+        // The natural Keycloak and Entra ID setup: plain JWTs, and the client ID among the audiences.
+        {
+          name: 'plain-client',
+          issuer: op.issuer,
+          forwardHeaders: FORWARD,
+          bearerTokens: bearerTokens({ audiences: [resource, TEST_CLIENT_ID], allowPlainJwt: true }),
+        },
         { name: 'sessions-only', issuer: op.issuer, forwardHeaders: FORWARD },
       ],
     });
@@ -171,6 +178,64 @@ describe('JWT access tokens (RFC 9068)', () => {
     // An ID token is a signed JWT of the provider's too, but for the client, not the API.
     const { idToken } = await obtainScriptTokens(op);
     expectInvalidToken(await callApi(service, 'plain', `Bearer ${idToken}`), idToken);
+  });
+
+  it('refuses an ID token from an ordinary sign-in even with allowPlainJwt and the client ID among the audiences', async () => {
+    const { accessToken, idToken } = await obtainScriptTokens(op);
+    expect((await callApi(service, 'plain-client', `Bearer ${accessToken}`)).status).toBe(200);
+    expectInvalidToken(await callApi(service, 'plain-client', `Bearer ${idToken}`), idToken);
+    const refusal = service.logger.records.filter((record) => record.msg === 'bearer token refused').at(-1);
+    expect(String(refusal?.reason)).toMatch(/ID token/);
+  });
+
+  it('refuses a back-channel logout token with allowPlainJwt and the client ID among the audiences', async () => {
+    const logoutToken = await forge(
+      {
+        aud: TEST_CLIENT_ID,
+        jti: randomBytes(16).toString('base64url'),
+        sid: 'provider-session',
+        events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+        email: undefined,
+        groups: undefined,
+      },
+      { typ: 'JWT' },
+    );
+    expectInvalidToken(await callApi(service, 'plain-client', `Bearer ${logoutToken}`), logoutToken);
+    const untyped = await forge({ aud: TEST_CLIENT_ID, jti: 'j1', events: { 'http://schemas.openid.net/event/backchannel-logout': {} } }, {});
+    expectInvalidToken(await callApi(service, 'plain-client', `Bearer ${untyped}`), untyped);
+  });
+
+  it('refuses tokens shaped like an ID token in plain-JWT mode: nonce, at_hash, c_hash, auth_time alone, a typ claim', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const shapes: Record<string, unknown>[] = [
+      { nonce: 'n-0S6_WzA2Mj' },
+      { at_hash: 'HK6E_P6Dh8Y93mRNtsDB1Q' },
+      { c_hash: 'LDktKdoQak3Pk0cnXxCltA' },
+      { auth_time: now - 60 },
+      { typ: 'ID' },
+      { typ: 'Refresh' },
+    ];
+    for (const shape of shapes) {
+      const token = await forge({ aud: TEST_CLIENT_ID, ...shape }, { typ: 'JWT' });
+      expectInvalidToken(await callApi(service, 'plain-client', `Bearer ${token}`), token);
+    }
+    // An access token may carry auth_time with its client and scope (RFC 9068 §2.2.1).
+    const withClient = await forge({ aud: TEST_CLIENT_ID, auth_time: now - 60, client_id: TEST_CLIENT_ID, scope: 'openid' }, { typ: 'JWT' });
+    expect((await callApi(service, 'plain-client', `Bearer ${withClient}`)).status).toBe(200);
+  });
+
+  it('refuses a provider-signed token without a string sub (missing, empty, a number, an object)', async () => {
+    for (const sub of [undefined, '', 42, { id: 'alice' }]) {
+      const token = await forge({ sub });
+      expectInvalidToken(await callApi(service, 'jwt', `Bearer ${token}`), token);
+    }
+  });
+
+  it('refuses a token issued in the future past the leeway, and accepts one within it', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expectInvalidToken(await callApi(service, 'jwt', `Bearer ${await forge({ iat: now + 3600, exp: now + 7200 })}`), '');
+    expectInvalidToken(await callApi(service, 'jwt', `Bearer ${await forge({ iat: now + 120 })}`), '');
+    expect((await callApi(service, 'jwt', `Bearer ${await forge({ iat: now + 10 })}`)).status).toBe(200);
   });
 
   it('never starts a login for a bearer request, even one that looks like a page load', async () => {
