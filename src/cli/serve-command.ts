@@ -6,12 +6,15 @@ import type { Config } from '../config/types.js';
 import { createTelemetry } from '../observability/telemetry.js';
 import { startTracing } from '../observability/tracing.js';
 import { buildApp } from '../server/app.js';
+import { createRevocationHub } from '../session/revocation-hub.js';
 import { startMetricsListener, type MetricsListener } from '../server/metrics-listener.js';
 import { runClusterPrimary } from './cluster-primary.js';
 import { CONFIG_ENV, parseConfigArguments, reportProblems } from './config-argument.js';
 import { createConfigReloader } from './config-reloader.js';
 import type { CliIo } from './io.js';
 import { createLogger, flushLog } from './logger.js';
+import { startRevocationRelay } from './revocation-relay.js';
+import { createWorkerRevocationLink } from './worker-revocations.js';
 
 /** Time given to in-flight requests after SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -45,9 +48,14 @@ export async function runServeCommand(argv: readonly string[], io: CliIo): Promi
     AggregatorRegistry.setRegistries(telemetry.registry);
     new AggregatorRegistry();
   }
-  const app = buildApp(config, { log, telemetry });
+  // A worker's logouts reach every other worker through the primary, and it takes the ones in
+  // force before it serves: whichever worker the next connection lands on refuses the cookie.
+  const revocationLink = cluster.isWorker ? createWorkerRevocationLink() : undefined;
+  const revocations = createRevocationHub({ share: revocationLink });
+  const app = buildApp(config, { log, telemetry, revocations });
   let metricsListener: MetricsListener | undefined;
   try {
+    await revocationLink?.connect(revocations);
     await app.fastify.listen({ host: config.server.listen.host, port: config.server.listen.port });
     if (config.server.metricsListen !== undefined && cluster.isPrimary) {
       metricsListener = await startMetricsListener(config.server.metricsListen, telemetry, log);
@@ -89,6 +97,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo): Promi
         .then(() => app.stop())
         .then(() => metricsListener?.close())
         .then(() => telemetry.shutdown())
+        .then(() => revocationLink?.close())
         .then(() => flushLog(log))
         .then(
           () => resolve(0),
@@ -103,11 +112,13 @@ export async function runServeCommand(argv: readonly string[], io: CliIo): Promi
 /**
  * `server.workers` above 1: this process only supervises. The workers load the same file (so
  * they hold the same secrets and serve the same address) and each reload on their own; the
- * metrics of all of them are served, summed, on `metricsListen`.
+ * metrics of all of them are served, summed, on `metricsListen`. It also relays the workers'
+ * revocations to one another and keeps them for workers that start later.
  */
 async function servePrimary(config: Config, workers: number, log: Logger): Promise<number> {
   for (const warning of config.warnings) log.warn(warning);
   const aggregator = new AggregatorRegistry();
+  const relay = startRevocationRelay({ log });
   let metricsListener: MetricsListener | undefined;
   return runClusterPrimary({
     workers,
@@ -121,6 +132,7 @@ async function servePrimary(config: Config, workers: number, log: Logger): Promi
       );
     },
     onStopped: async () => {
+      relay.close();
       await metricsListener?.close();
       await flushLog(log);
     },

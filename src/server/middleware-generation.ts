@@ -6,6 +6,7 @@ import type { Telemetry } from '../observability/telemetry.js';
 import { createProviderClient, providerSettingsKey, type ProviderClient } from '../oidc/discovery.js';
 import { createProviderFetch } from '../oidc/http.js';
 import { providerKeySet } from '../oidc/jwks.js';
+import { createRevocationHub, type RevocationHub } from '../session/revocation-hub.js';
 import { createSealer, type Sealer } from '../session/seal.js';
 import type { SessionStore } from '../session/store.js';
 import { createSessionStores, type SessionStores } from './session-stores.js';
@@ -15,6 +16,8 @@ export interface InjectedParts {
   readonly providers?: Readonly<Record<string, ProviderClient>> | undefined;
   readonly stores?: Readonly<Record<string, SessionStore>> | undefined;
   readonly callbackDeadlineMs?: number | undefined;
+  /** The process's revocations (shared with the other workers); default: this process's own. */
+  readonly revocations?: RevocationHub | undefined;
 }
 
 /**
@@ -37,6 +40,7 @@ interface Owned {
   readonly secretsKey: string;
   readonly providers: Map<string, ProviderClient>;
   readonly stores: SessionStores;
+  readonly revocations: RevocationHub;
 }
 
 const owned = new WeakMap<Generation, Owned>();
@@ -47,7 +51,9 @@ export function buildGeneration(config: Config, log: Logger, injected: InjectedP
   const secretsKey = JSON.stringify(config.server.secrets);
   // Same secrets, same sealer: stores can then be taken over, and their sessions stay open.
   const sealer = previous !== undefined && previous.secretsKey === secretsKey ? previous.sealer : createSealer(config.server.secrets);
-  const stores = createSessionStores({ sealer, log, predecessor: previous?.stores, redisCommands: telemetry.redisCommands });
+  // Revocations are the middleware's, not a generation's: every reload hands them on.
+  const revocations = previous?.revocations ?? injected.revocations ?? createRevocationHub();
+  const stores = createSessionStores({ sealer, log, predecessor: previous?.stores, revocations, redisCommands: telemetry.redisCommands });
   const providers = new Map<string, ProviderClient>();
 
   const middlewares = new Map<string, MiddlewareRuntime>();
@@ -107,6 +113,6 @@ export function buildGeneration(config: Config, log: Logger, injected: InjectedP
       await stores.closeExcept(next?.stores);
     },
   };
-  owned.set(generation, { sealer, secretsKey, providers, stores });
+  owned.set(generation, { sealer, secretsKey, providers, stores, revocations });
   return generation;
 }

@@ -5,6 +5,7 @@ import { sessionPurpose } from '../forward/runtime.js';
 import { createCookieSessionStore } from '../session/cookie-store.js';
 import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../session/redis-connection.js';
 import { createRedisSessionStore } from '../session/redis-store.js';
+import type { RevocationHub } from '../session/revocation-hub.js';
 import type { Sealer } from '../session/seal.js';
 import type { SessionStore } from '../session/store.js';
 
@@ -34,13 +35,17 @@ const pools = new WeakMap<SessionStores, StorePool>();
  * Builds each middleware's session store. Middlewares pointing at the same Redis (same endpoints,
  * credentials, database and TLS) share one connection; their keys stay apart by middleware name.
  * Given a `predecessor` (the set before a configuration reload) with the same sealer, a store
- * whose settings did not change is taken over as it is, with its connection, its cache and the
- * logouts it remembers: a reload must not sign anyone out.
+ * whose settings did not change is taken over as it is, with its connection and its cache: a
+ * reload must not sign anyone out. Cookie stores remember logouts in `revocations`, which every
+ * store of a middleware shares, so a store built anew (rotated secrets, another session.expiry)
+ * still refuses what its predecessor was told to forget.
  */
 export function createSessionStores(deps: {
   readonly sealer: Sealer;
   readonly log: Logger;
   readonly predecessor?: SessionStores | undefined;
+  /** The process's revocation memory; it outlives every set of stores. */
+  readonly revocations: RevocationHub;
   /** Told of every command a Redis store sends (metrics). */
   readonly redisCommands?: RedisCommandObserver | undefined;
 }): SessionStores {
@@ -60,7 +65,12 @@ export function createSessionStores(deps: {
     const purpose = sessionPurpose(middleware);
     const redis = middleware.session.store?.redis;
     if (redis === undefined) {
-      return createCookieSessionStore({ sealer: deps.sealer, purpose, sessionLifetimeSeconds: middleware.session.expiry });
+      return createCookieSessionStore({
+        sealer: deps.sealer,
+        purpose,
+        sessionLifetimeSeconds: middleware.session.expiry,
+        revocations: deps.revocations.forMiddleware(middleware.name),
+      });
     }
     return createRedisSessionStore({
       client: connectionFor(redis),

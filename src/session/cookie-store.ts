@@ -1,6 +1,6 @@
 import { OfaError } from '../errors.js';
 import { createLru } from './lru.js';
-import { createMemoryRevocations } from './memory-revocations.js';
+import { createRevocationHub, type MiddlewareRevocations } from './revocation-hub.js';
 import type { Sealer } from './seal.js';
 import { openSession, sealSession } from './sealed-session.js';
 import type { Session } from './session.js';
@@ -19,6 +19,11 @@ export interface CookieSessionStoreOptions {
   readonly cacheSize?: number;
   /** Revocations remembered per kind (session, provider sid, subject); past this the oldest are forgotten. */
   readonly maxRevoked?: number;
+  /**
+   * The middleware's revocations, which outlive this store (a reload that rotates the secrets or
+   * changes session.expiry builds a new one) and reach every worker. Default: this store's own.
+   */
+  readonly revocations?: MiddlewareRevocations;
 }
 
 export const DEFAULT_MAX_COOKIE_BYTES = 3800;
@@ -39,18 +44,17 @@ const cacheKey = (cookieValue: string): string => cookieValue.slice(-CACHE_KEY_C
 
 /**
  * The session is the cookie: sealed, deflated JSON in one cookie (no chunks, which a 2xx through
- * nginx, Traefik or Caddy could not carry). Revocation and the refresh lock are per process: they
- * stop replay of a cookie the browser was told to forget, on this replica, until the session would
- * have expired; a fleet that needs them shared uses the Redis store.
+ * nginx, Traefik or Caddy could not carry). Revocations are the middleware's (revocation-hub.ts):
+ * they stop replay of a cookie the browser was told to forget, on every worker of this service and
+ * across reloads, until the session would have expired. The refresh lock is per process. A fleet
+ * of replicas that needs them shared uses the Redis store.
  */
 export function createCookieSessionStore(options: CookieSessionStoreOptions): SessionStore {
   const { sealer, purpose } = options;
   const maxCookieBytes = options.maxCookieBytes ?? DEFAULT_MAX_COOKIE_BYTES;
   const cache = createLru<string, CacheEntry>(options.cacheSize ?? 1000);
-  const revocations = createMemoryRevocations({
-    sessionLifetimeSeconds: options.sessionLifetimeSeconds,
-    ...(options.maxRevoked === undefined ? {} : { maxEntries: options.maxRevoked }),
-  });
+  const lifetimeSeconds = options.sessionLifetimeSeconds;
+  const revocations = options.revocations ?? createRevocationHub({ maxEntries: options.maxRevoked }).forMiddleware(purpose);
   const refreshes = createSingleFlight<string, RefreshOutcome>();
 
   function openCookie(cookieValue: string): CacheEntry | undefined {
@@ -116,15 +120,10 @@ export function createCookieSessionStore(options: CookieSessionStoreOptions): Se
     load,
     create: (session: Session) => save(session),
     save: (session: Session) => save(session),
-    revoke: async (session: Session, nowSeconds: number) => {
-      revocations.revokeSession(session, nowSeconds);
-    },
-    revokeProviderSession: async (issuer: string, providerSid: string, nowSeconds: number) => {
-      revocations.revokeProviderSession(issuer, providerSid, nowSeconds);
-    },
-    revokeSubject: async (issuer: string, subject: string, nowSeconds: number) => {
-      revocations.revokeSubject(issuer, subject, nowSeconds);
-    },
+    revoke: (session: Session, nowSeconds: number) => revocations.revokeSession(session, nowSeconds, lifetimeSeconds),
+    revokeProviderSession: (issuer: string, providerSid: string, nowSeconds: number) =>
+      revocations.revokeProviderSession(issuer, providerSid, nowSeconds, lifetimeSeconds),
+    revokeSubject: (issuer: string, subject: string, nowSeconds: number) => revocations.revokeSubject(issuer, subject, nowSeconds, lifetimeSeconds),
     refresh,
     recordLogoutToken: async (issuer: string, jti: string, untilSeconds: number, nowSeconds: number) =>
       revocations.recordOnce(`${issuer}\0${jti}`, untilSeconds, nowSeconds),
