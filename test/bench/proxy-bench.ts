@@ -4,7 +4,7 @@
  *
  *   npx tsx test/bench/proxy-bench.ts [--duration 10] [--repeat 3] [--warmup 2] [--connections 50]
  *     [--suite default|scaling|workers] [--cases a,b] [--cpu-prof [--cpu-prof-dir DIR]] [--soak SECONDS]
- *     [--service-log pipe|file] [--build] [--no-pin] [--json FILE] [--keep]
+ *     [--service-log pipe|file] [--logins N] [--build] [--no-pin] [--json FILE] [--keep]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { formatLogCheck, formatProblems, formatTable, summarize, type CaseRun } 
 import { setUp, UsageError, type ReadySuite } from './support/set-up-suite.js';
 import { DEFAULT_SUITE, SUITES } from './support/suites.js';
 import { runCase, settleLogs, type RunSettings } from './support/run-case.js';
+import { formatLoginTable, timeLogins, type LoginTiming } from './support/login-timing.js';
 import { soak } from './support/soak.js';
 import { findWrk, stopRunningWrk } from './support/wrk.js';
 
@@ -34,6 +35,7 @@ const USAGE = `usage: npx tsx test/bench/proxy-bench.ts [options]
   --service-log D   pipe (default: read and counted by this process, as a container runtime would) | file
   --build           npm run build first (the service runs from dist/)
   --no-pin          do not pin (servers on CPU 0, wrk on CPU 1 by default)
+  --logins N        after the table, time N whole logins per site: ours and oauth2-proxy's (default 20; 0: none)
   --json FILE       also write every run and the summary as JSON
   --keep            keep the temporary directory (configs, logs, headers)`;
 
@@ -51,6 +53,7 @@ interface Options {
   readonly build: boolean;
   readonly pin: boolean;
   readonly jsonPath: string | undefined;
+  readonly logins: number;
   readonly keep: boolean;
 }
 
@@ -70,6 +73,7 @@ function readOptions(): Options | undefined {
       build: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
       json: { type: 'string' },
+      logins: { type: 'string' },
       keep: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -105,6 +109,7 @@ function readOptions(): Options | undefined {
     build: values.build === true,
     pin: values['no-pin'] !== true,
     jsonPath: values.json,
+    logins: positive(values.logins, 20, 'logins', true),
     keep: values.keep === true,
   };
 }
@@ -165,7 +170,7 @@ function pinningReport(ready: ReadySuite, options: Options): string {
   for (const c of ready.cases) {
     for (const pid of [...processTree(c.nginx.masterPid), ...(c.backend === undefined ? [] : processTree(c.backend.pid))]) servers.add(allowedCpus(pid));
   }
-  return `pinning: nginx (master and worker), service, floor and redis-server on CPU ${SERVER_CPUS} (checked: ${[...servers].join(', ')}); wrk and this process on CPU ${CLIENT_CPUS}`;
+  return `pinning: nginx (master and worker), service, floor, oauth2-proxy and redis-server on CPU ${SERVER_CPUS} (checked: ${[...servers].join(', ')}); wrk and this process on CPU ${CLIENT_CPUS}`;
 }
 
 async function main(): Promise<number> {
@@ -255,8 +260,15 @@ async function main(): Promise<number> {
       if (problems.length > 0) say(['problems:', ...problems].join('\n'));
       for (const line of formatLogCheck(runs, leftover)) say(line);
       for (const note of ready.notes) say(`note: ${note}`);
+      const logins: LoginTiming[] = [];
+      if (options.logins > 0 && ready.logins.length > 0) {
+        for (const target of ready.logins) logins.push(await timeLogins(target, options.logins));
+        say('');
+        say(`Whole logins, one after the other, outside the wrk runs (page load → provider form → callback → page; the provider runs in this process, on CPU ${CLIENT_CPUS}):`);
+        say(formatLoginTable(logins));
+      }
       if (options.jsonPath !== undefined) {
-        writeFileSync(options.jsonPath, `${JSON.stringify({ options, loadBefore, loadAfter, runs, summaries }, null, 2)}\n`);
+        writeFileSync(options.jsonPath, `${JSON.stringify({ options, loadBefore, loadAfter, runs, summaries, logins }, null, 2)}\n`);
         say(`JSON: ${options.jsonPath}`);
       }
     }

@@ -86,7 +86,7 @@ const thousands = (value: number): string => Math.round(value).toLocaleString('e
 const ms = (value: number): string => (value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2));
 
 export function formatTable(summaries: readonly CaseSummary[]): string {
-  const header = ['case', 'req/s median', '(min–max)', 'ratio', 'target', 'p50 ms', 'p99 ms', 'errors', 'backend RSS peak', 'backend CPU', 'nginx CPU', 'CPU 0 busy'];
+  const header = ['case', 'req/s median', '(min–max)', 'ratio', 'target', 'p50 ms', 'p99 ms', 'errors', 'backend RSS peak', 'backend CPU', 'backend CPU/req', 'nginx CPU', 'CPU 0 busy'];
   const rows = summaries.map((s) => [
     s.title,
     thousands(s.rps.median),
@@ -98,11 +98,13 @@ export function formatTable(summaries: readonly CaseSummary[]): string {
     String(s.errors),
     s.peakRssMb === undefined ? '—' : `${s.peakRssMb.toFixed(0)} MB`,
     s.backendCpuPercent === undefined ? '—' : `${s.backendCpuPercent.toFixed(0)}%`,
+    // Its CPU over its throughput: what one request cost the process behind auth_request.
+    s.backendCpuPercent === undefined || !(s.rps.median > 0) ? '—' : `${Math.round((s.backendCpuPercent / 100 / s.rps.median) * 1e6)} µs`,
     `${s.nginxCpuPercent.toFixed(0)}%`,
     s.serverCpuBusyPercent === undefined ? '—' : `${s.serverCpuBusyPercent.toFixed(0)}%`,
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] as string).length)));
-  const numeric = new Set([1, 5, 6, 7, 8, 9, 10, 11]);
+  const numeric = new Set([1, 5, 6, 7, 8, 9, 10, 11, 12]);
   const line = (cells: readonly string[]): string =>
     `| ${cells.map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column] as number) : cell.padEnd(widths[column] as number))).join(' | ')} |`;
   const rule = `|${widths.map((width, column) => (numeric.has(column) ? `${'-'.repeat(width + 1)}:` : `${'-'.repeat(width + 2)}`)).join('|')}|`;

@@ -1,7 +1,7 @@
 /**
  * Starts what a suite's chosen cases need, on loopback free ports, each server pinned: the floor,
  * redis-server, one nginx per site, the dev provider (in this process), the services (the real
- * CLI); then signs in for real through nginx and makes every case ready. Each start registers its
+ * CLI), oauth2-proxy; then signs in for real through nginx and makes every case ready. Each start registers its
  * stop with the cleanup, so a failure or Ctrl-C half-way still stops everything by PID.
  */
 import { randomBytes } from 'node:crypto';
@@ -18,12 +18,21 @@ import { signInThroughProxy } from './browser-login.js';
 import { mintSessionCookies } from './minted-sessions.js';
 import { isRunning, pinProcessTree, spawnPinned, stopChild, type Cleanup, type CpuList } from './processes.js';
 import { readyCase, type ReadyCase } from './ready-case.js';
-import { CLIENT_ID, MANY_SESSIONS, type CaseDefinition, type MiddlewareContext, type SiteDefinition, type SuiteDefinition } from './suites.js';
+import { startBenchOauth2Proxy, OAUTH2_PROXY_LABEL } from './bench-oauth2-proxy.js';
+import { CLIENT_ID, MANY_SESSIONS, OAUTH2_PROXY, type CaseDefinition, type MiddlewareContext, type SiteDefinition, type SuiteDefinition } from './suites.js';
+
+/** A site whose whole login is timed: a page through its nginx, and the process that answers its auth_request. */
+export interface LoginTarget {
+  readonly title: string;
+  readonly pageUrl: string;
+  readonly backendPid: number;
+}
 
 export interface ReadySuite {
   readonly dir: string;
   readonly cases: readonly ReadyCase[];
   readonly services: readonly BenchService[];
+  readonly logins: readonly LoginTarget[];
   readonly notes: readonly string[];
 }
 
@@ -77,6 +86,7 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
   // Ports first: nginx must know where the services will listen, the provider nginx's callbacks.
   const backendPorts = new Map<string, number>();
   for (const service of services) backendPorts.set(service.name, await findFreePort());
+  for (const site of sites) if (site.backend === OAUTH2_PROXY && !backendPorts.has(OAUTH2_PROXY)) backendPorts.set(OAUTH2_PROXY, await findFreePort());
   let floorPid: number | undefined;
   if (sites.some((site) => site.backend === FLOOR)) {
     const port = await findFreePort();
@@ -89,8 +99,21 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
 
   const clientSecret = randomBytes(24).toString('base64url');
   const sessionSecret = randomBytes(32).toString('base64url');
-  const provider = await startProvider([...nginxBySite.values()].map((nginx) => nginx.url), clientSecret, cleanup);
+  const callbackOf = (site: SiteDefinition): string => `${(nginxBySite.get(site.name) as BenchNginx).url}${site.backend === OAUTH2_PROXY ? '/oauth2/callback' : '/callback'}`;
+  const provider = await startProvider(sites.map(callbackOf), [...nginxBySite.values()].map((nginx) => `${nginx.url}/`), clientSecret, cleanup);
   const context: MiddlewareContext = { issuer: provider.issuer, clientSecret, redisAddress };
+
+  let oauth2ProxyPid: number | undefined;
+  const oauth2ProxySite = sites.find((site) => site.backend === OAUTH2_PROXY);
+  if (oauth2ProxySite !== undefined) {
+    const proxy = await startBenchOauth2Proxy(
+      { port: backendPorts.get(OAUTH2_PROXY) as number, issuer: provider.issuer, clientID: CLIENT_ID, clientSecret, site: (nginxBySite.get(oauth2ProxySite.name) as BenchNginx).url },
+      { dir, cpus },
+    );
+    cleanup.add('oauth2-proxy', proxy.stop);
+    oauth2ProxyPid = proxy.pid;
+    options.log(`${OAUTH2_PROXY_LABEL}: ready`);
+  }
 
   const notes: string[] = [];
   const started = new Map<string, { service: BenchService; middlewares: Readonly<Record<string, MiddlewareOptions>> }>();
@@ -127,9 +150,11 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
     const backend =
       definition.request === 'static'
         ? undefined
-        : backing === undefined
-          ? { label: FLOOR, pid: floorPid as number, service: undefined }
-          : { label: `service ${backing.name}`, pid: backing.pid, service: backing };
+        : site.backend === OAUTH2_PROXY
+          ? { label: OAUTH2_PROXY_LABEL, pid: oauth2ProxyPid as number, service: undefined }
+          : backing === undefined
+            ? { label: FLOOR, pid: floorPid as number, service: undefined }
+            : { label: `service ${backing.name}`, pid: backing.pid, service: backing };
     const signedIn = needsSession(definition) ? (cookieBySite.get(sessionSite(definition)) as string) : undefined;
     let cookies = signedIn === undefined ? [] : [signedIn];
     if (definition.request === 'many-sessions' && signedIn !== undefined) {
@@ -145,7 +170,14 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
     return readyCase({ definition, dir, nginx: nginxBySite.get(definition.site) as BenchNginx, backend, issuer: provider.issuer, cookies });
   });
   for (const c of ready) await c.preflight();
-  return { dir, cases: ready, services: [...started.values()].map((entry) => entry.service), notes };
+  const logins = (suite.logins ?? []).flatMap((login): LoginTarget[] => {
+    const nginx = nginxBySite.get(login.site);
+    if (nginx === undefined) return [];
+    const backendName = siteOf(login.site).backend;
+    const backendPid = backendName === OAUTH2_PROXY ? oauth2ProxyPid : started.get(backendName)?.service.pid;
+    return backendPid === undefined ? [] : [{ title: login.title, pageUrl: `${nginx.url}/app/`, backendPid }];
+  });
+  return { dir, cases: ready, services: [...started.values()].map((entry) => entry.service), logins, notes };
 }
 
 /** The floor, pinned like the service; ready when its route answers. Returns its PID. */
@@ -189,7 +221,7 @@ async function startSite(site: SiteDefinition, backendPorts: ReadonlyMap<string,
   return nginx;
 }
 
-async function startProvider(siteUrls: readonly string[], clientSecret: string, cleanup: Cleanup): Promise<DevProvider> {
+async function startProvider(redirectUris: readonly string[], postLogoutRedirectUris: readonly string[], clientSecret: string, cleanup: Cleanup): Promise<DevProvider> {
   const provider = await startDevProvider({
     host: '127.0.0.1',
     port: 0,
@@ -197,8 +229,8 @@ async function startProvider(siteUrls: readonly string[], clientSecret: string, 
       {
         client_id: CLIENT_ID,
         client_secret: clientSecret,
-        redirect_uris: siteUrls.map((url) => `${url}/callback`),
-        post_logout_redirect_uris: siteUrls.map((url) => `${url}/`),
+        redirect_uris: [...redirectUris],
+        post_logout_redirect_uris: [...postLogoutRedirectUris],
       },
     ],
     // As the demo: JWT access tokens, so sessions carry verified access-token claims too.

@@ -7,6 +7,7 @@
  * site and a case (WORKERS_SUITE does that for `workers: 2`); a recipe variant (an nginx
  * micro-cache) is a site with `snippetPath`, see the commented entries in DEFAULT_SUITE.
  */
+import { OAUTH2_PROXY_LABEL } from './bench-oauth2-proxy.js';
 import type { MiddlewareOptions } from './bench-service.js';
 import type { CpuList } from './processes.js';
 
@@ -89,9 +90,12 @@ export interface ServiceDefinition {
   readonly cpus?: CpuList;
 }
 
+/** A site's backend that is not one of our services: oauth2-proxy, signing in at the same provider. */
+export const OAUTH2_PROXY = 'oauth2-proxy';
+
 export interface SiteDefinition {
   readonly name: string;
-  /** A service name, or 'floor' for the empty Fastify route. */
+  /** A service name, 'floor' for the empty Fastify route, or OAUTH2_PROXY. */
   readonly backend: string;
   /** The middleware in the recipe's /auth/NAME. */
   readonly middleware: string;
@@ -136,6 +140,8 @@ export interface SuiteDefinition {
   readonly services: readonly ServiceDefinition[];
   readonly sites: readonly SiteDefinition[];
   readonly cases: readonly CaseDefinition[];
+  /** Whole logins timed outside the wrk runs, one row per site (when the selected cases started it). */
+  readonly logins?: readonly { readonly title: string; readonly site: string }[];
 }
 
 export const MANY_SESSIONS = 10_000;
@@ -159,6 +165,12 @@ export const DEFAULT_SUITE: SuiteDefinition = {
     { name: 'floor', backend: 'floor', middleware: 'bench' },
     // A recipe variant: the same service behind nginx's micro-cache of its 200s.
     { name: 'microcache', backend: 'main', middleware: 'bench', snippetPath: 'nginx/oidc-forward-auth-microcache.conf' },
+    // The same server-block shape in front of oauth2-proxy's /oauth2/auth.
+    { name: 'oauth2-proxy', backend: OAUTH2_PROXY, middleware: 'bench', snippetPath: 'test/bench/nginx/oauth2-proxy.conf' },
+  ],
+  logins: [
+    { title: 'oidc-forward-auth', site: 'main' },
+    { title: OAUTH2_PROXY_LABEL, site: 'oauth2-proxy' },
   ],
   cases: [
     { id: 'static', title: 'nginx static', site: 'main', request: 'static' },
@@ -169,6 +181,7 @@ export const DEFAULT_SUITE: SuiteDefinition = {
     { id: 'anonymous-api', title: 'anonymous API call (401)', site: 'main', request: 'anonymous-api', target: 0.8 },
     { id: 'page-load', title: 'anonymous page load (login start)', site: 'main', request: 'page-load' },
     { id: 'microcache', title: 'signed-in, nginx micro-cache (2 s)', site: 'microcache', request: 'signed-in', sessionFrom: 'main', target: 1.5, proxyCache: true },
+    { id: 'oauth2-proxy', title: `${OAUTH2_PROXY_LABEL}, signed-in`, site: 'oauth2-proxy', request: 'signed-in' },
   ],
 };
 
