@@ -1,4 +1,4 @@
-import type { Session } from './session.js';
+import { creationSeconds, type Session } from './session.js';
 
 /**
  * Revocations kept in this process, for stores whose sessions live in the browser: a cookie the
@@ -11,8 +11,12 @@ export interface MemoryRevocations {
   isRevoked(session: Session, nowSeconds: number): boolean;
   revokeSession(session: Session, nowSeconds: number): void;
   revokeProviderSession(issuer: string, providerSid: string, nowSeconds: number): void;
-  /** Sessions of the subject created at or before `nowSeconds` are revoked. */
-  revokeSubject(issuer: string, subject: string, nowSeconds: number): void;
+  /**
+   * Sessions of the subject created at or before `cutoffSeconds` (to the millisecond, compared
+   * with creationSeconds) are revoked; later logins are not. A later cutoff for the same subject
+   * replaces an earlier one, never the reverse.
+   */
+  revokeSubject(issuer: string, subject: string, cutoffSeconds: number): void;
   /** False when the id was already recorded and has not expired (a replay). */
   recordOnce(key: string, untilSeconds: number, nowSeconds: number): boolean;
 }
@@ -58,6 +62,14 @@ function createBoundedExpiringMap(maxEntries: number): BoundedExpiringMap {
   };
 }
 
+/**
+ * How much earlier than its arrival a subject's cutoff may lie: a logout token's iat plus the
+ * allowed skew, and tokens older than five minutes are refused. Its entry is kept this much longer
+ * than a session lifetime from the cutoff, so a session renewed between cutoff and arrival stays
+ * refused as long as it could live.
+ */
+const CUTOFF_LAG_ALLOWANCE_SECONDS = 600;
+
 // "\0" cannot occur in an issuer URL, a sid or a sub we keep: the joined key is unambiguous.
 const joinKey = (issuer: string, value: string): string => `${issuer}\0${value}`;
 
@@ -76,7 +88,7 @@ export function createMemoryRevocations(options: MemoryRevocationsOptions): Memo
         return true;
       }
       const subjectRevokedAt = subjects.get(joinKey(session.issuer, session.subject), nowSeconds);
-      return subjectRevokedAt !== undefined && session.createdAt <= subjectRevokedAt;
+      return subjectRevokedAt !== undefined && creationSeconds(session) <= subjectRevokedAt;
     },
     revokeSession(session: Session, nowSeconds: number): void {
       sessions.set(session.id, 1, session.expiresAt, nowSeconds);
@@ -84,8 +96,12 @@ export function createMemoryRevocations(options: MemoryRevocationsOptions): Memo
     revokeProviderSession(issuer: string, providerSid: string, nowSeconds: number): void {
       providerSessions.set(joinKey(issuer, providerSid), nowSeconds, nowSeconds + lifetime, nowSeconds);
     },
-    revokeSubject(issuer: string, subject: string, nowSeconds: number): void {
-      subjects.set(joinKey(issuer, subject), nowSeconds, nowSeconds + lifetime, nowSeconds);
+    revokeSubject(issuer: string, subject: string, cutoffSeconds: number): void {
+      const key = joinKey(issuer, subject);
+      const until = cutoffSeconds + CUTOFF_LAG_ALLOWANCE_SECONDS + lifetime;
+      const earlier = subjects.get(key, cutoffSeconds);
+      if (earlier !== undefined && earlier >= cutoffSeconds) return;
+      subjects.set(key, cutoffSeconds, until, cutoffSeconds);
     },
     recordOnce(key: string, untilSeconds: number, nowSeconds: number): boolean {
       if (recorded.get(key, nowSeconds) !== undefined) return false;

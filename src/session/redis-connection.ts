@@ -250,6 +250,22 @@ export function createRedisConnection(config: RedisStoreConfig, options: RedisCo
   return connection;
 }
 
+/**
+ * A second connection to the same server (the master Sentinel names, followed through failovers)
+ * for writes that WAIT for a replica. WAIT blocks its connection until a replica acknowledges or
+ * its time runs out, and a reply comes only after the one before it: on the connection every
+ * session read shares, one lagging replica would hold up every request.
+ */
+export function createAcknowledgedWriteConnection(connection: Redis, log: Logger | undefined): Redis {
+  const { password, sentinelPassword, connectionName } = connection.options;
+  const writer = connection.duplicate({ ...(connectionName === undefined ? {} : { connectionName: `${connectionName}:acknowledged` }) });
+  const secrets = [password, sentinelPassword].filter((s): s is string => typeof s === 'string' && s !== '');
+  // Its state is the main connection's to report; its errors are still told apart and never thrown.
+  if (log === undefined) writer.on('error', () => undefined);
+  else watchConnection(writer, connection.options.sentinels == null ? 'single' : 'sentinel', log.child({ connection: 'acknowledged writes' }), secrets);
+  return writer;
+}
+
 function withinGrace<T>(promise: Promise<T>, fallback: T): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<T>((resolve) => {

@@ -10,6 +10,9 @@ import { createHash } from 'node:crypto';
  *   p sid:<digest>  sorted set of session ids of one provider login (issuer, sid), scored by createdAt
  *   p sub:<digest>  sorted set of session ids of one user (issuer, sub), scored by createdAt
  *   p jti:<digest>  a back-channel logout token id, EX until the token expires
+ *   p sid-ended:<digest>  a provider login (issuer, sid) ended by back-channel logout, for a while
+ *   p sub-cutoff:<digest> the latest cutoff of a subject-wide logout (issuer, sub), for a while
+ * The last two let a login that is stored after the revocation read its index still end with it.
  * The index keys live in other slots than the sessions they name: nothing here sends one command
  * (or one script) across slots. Scripts go by EVAL rather than defineCommand: they are a few
  * hundred bytes, and the client may be shared with other stores, so it is not ours to extend.
@@ -20,6 +23,8 @@ export interface RedisKeys {
   providerSessionKey(issuer: string, sid: string): string;
   subjectKey(issuer: string, subject: string): string;
   logoutTokenKey(issuer: string, jti: string): string;
+  providerSessionEndedKey(issuer: string, sid: string): string;
+  subjectCutoffKey(issuer: string, subject: string): string;
 }
 
 const SESSION_ID = /^[A-Za-z0-9_-]{22}$/;
@@ -42,6 +47,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
     providerSessionKey: (issuer, sid) => `${prefix}sid:${digest(issuer, sid)}`,
     subjectKey: (issuer, subject) => `${prefix}sub:${digest(issuer, subject)}`,
     logoutTokenKey: (issuer, jti) => `${prefix}jti:${digest(issuer, jti)}`,
+    providerSessionEndedKey: (issuer, sid) => `${prefix}sid-ended:${digest(issuer, sid)}`,
+    subjectCutoffKey: (issuer, subject) => `${prefix}sub-cutoff:${digest(issuer, subject)}`,
   };
 }
 
@@ -49,8 +56,11 @@ export function createRedisKeys(prefix: string): RedisKeys {
  * Replaces the stored value only while it is still the one we read (ARGV[1]: its SHA-1, or '' for
  * any value), and never brings back a key that is gone: a revoked session stays revoked, and a
  * sliding renewal that read the session before a refresh cannot put the spent refresh token back.
+ * With a second key (the refresh lock, in the session's slot), only while that lock still holds
+ * ARGV[4], else -1: a refresh that outlived its lock leaves the session to the lock's new holder.
  */
 export const COMPARE_AND_SET = `
+if KEYS[2] and redis.call('GET', KEYS[2]) ~= ARGV[4] then return -1 end
 local current = redis.call('GET', KEYS[1])
 if not current then return 0 end
 if ARGV[1] ~= '' and redis.sha1hex(current) ~= ARGV[1] then return 0 end
@@ -72,5 +82,16 @@ return 0
 export const ADD_TO_INDEX = `
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return 1
+`;
+
+/**
+ * Keeps the later of two cutoffs (ARGV[1], seconds to the millisecond) for ARGV[2] seconds: two
+ * logouts of one subject arriving out of order must not move the cutoff back.
+ */
+export const RAISE_CUTOFF = `
+local current = tonumber(redis.call('GET', KEYS[1]))
+if current and current >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return 1
 `;

@@ -1,12 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Cluster, Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import type { Logger } from 'pino';
 import { OfaError } from '../errors.js';
-import type { RedisCommandName, RedisCommandObserver } from '../observability/observers.js';
+import type { RedisCommandObserver } from '../observability/observers.js';
 import { createLru } from './lru.js';
-import { closeRedisConnection } from './redis-connection.js';
-import { ADD_TO_INDEX, COMPARE_AND_SET, createRedisKeys, isSessionId, RELEASE_LOCK } from './redis-keys.js';
+import { createRedisCommands } from './redis-commands.js';
+import { closeRedisConnection, createAcknowledgedWriteConnection } from './redis-connection.js';
+import { COMPARE_AND_SET, createRedisKeys, isSessionId } from './redis-keys.js';
+import { createRedisRefresh, refreshedSince, withLaterExpiry, type LockedWrite, type StoredSession } from './redis-refresh.js';
+import { createRedisRevocations } from './redis-revocations.js';
 import type { Sealer } from './seal.js';
 import { openSession, sealSession } from './sealed-session.js';
 import type { Session } from './session.js';
@@ -26,15 +28,18 @@ export interface RedisSessionStoreOptions {
   /** session.expiry: the shortest time an index of sessions (provider sid, subject) is kept. */
   readonly sessionLifetimeSeconds: number;
   /**
-   * The longest a refresh may hold the cross-replica lock (default 30). Past it another replica may
-   * refresh too, so it must outlast the provider's token call with its timeout and retries.
+   * The longest a refresh may hold the cross-replica lock (default 30; the service passes
+   * refreshLockSecondsFor its provider's request budget). Past it another replica may refresh too.
    */
   readonly refreshLockSeconds?: number;
+  /** How long a revocation's markers are kept (default 900; see redis-revocations.ts). */
+  readonly revocationMarkerSeconds?: number;
   /**
    * With replicas (Sentinel): after a write that must not be lost in a failover (a new session, a
    * rotated refresh token, a revocation), wait up to this long for one replica to acknowledge it.
    * Replication stays asynchronous: this narrows the window, it cannot close it. Never on a
-   * single server, where WAIT would always run out its time.
+   * single server, where WAIT would always run out its time. Those writes and their WAIT go on a
+   * connection of the store's own: WAIT holds up every command queued behind it on a connection.
    */
   readonly replicaAckTimeoutMs?: number;
   readonly log?: Logger;
@@ -51,55 +56,27 @@ export interface RedisSessionStoreOptions {
 const MAX_COOKIE_CHARS = 256;
 const DEFAULT_CACHE_SIZE = 1000;
 const DEFAULT_REFRESH_LOCK_SECONDS = 30;
-/** How often a replica waiting for another one's refresh looks at the lock. */
-const LOCK_POLL_MS = 50;
+/**
+ * Longer than a callback takes from its clock reading to its store write (CALLBACK_DEADLINE_MS),
+ * and than an authorization code may live between a logout at the provider and our callback.
+ */
+const DEFAULT_REVOCATION_MARKER_SECONDS = 900;
 /** Compare-and-set rounds before a save gives up (a lost sliding renewal is harmless). */
 const MAX_WRITE_ROUNDS = 4;
-
-const SESSION_ENDED: RefreshOutcome = Object.freeze({ ok: false, reason: 'session ended', transient: false });
-const REFRESHING_ELSEWHERE: RefreshOutcome = Object.freeze({ ok: false, reason: 'another replica is refreshing', transient: true });
-
-interface StoredSession {
-  /** The sealed value as read, to compare-and-set against. */
-  readonly raw: string;
-  readonly session: Session;
-}
-
-/** A refresh moved the session on: its tokens are not the ones `before` carried. */
-const refreshedSince = (after: Session, before: Session): boolean =>
-  after.accessTokenExpiresAt !== before.accessTokenExpiresAt || after.refreshToken !== before.refreshToken;
-
-/** `kept`, renewed as late as either of the two says: the expiry a sliding save moved survives a refresh, and back. */
-const withLaterExpiry = (kept: Session, other: Session): Session => ({
-  ...kept,
-  renewedAt: Math.max(kept.renewedAt, other.renewedAt),
-  expiresAt: Math.max(kept.expiresAt, other.expiresAt),
-});
+/** The connection's default command timeout: a readiness probe waits no longer. */
+const PING_TIMEOUT_MS = 1_500;
 
 /** Seconds until expiresAt, at least 1: Redis rejects EX 0, and load checks the time anyway. */
 const secondsUntil = (expiresAt: number, nowSeconds: number): number => Math.max(1, Math.ceil(expiresAt - nowSeconds));
-
-/**
- * What is safe to carry from an ioredis error: ioredis attaches the failed command with its
- * arguments (a sealed session, a key holding a session id) to the error object, and an error's
- * cause ends up in logs.
- */
-function safeCause(error: unknown): Error {
-  if (!(error instanceof Error)) return new Error('unknown Redis failure');
-  const copy = new Error(error.message);
-  copy.name = error.name;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string') Object.assign(copy, { code });
-  return copy;
-}
 
 function validateOptions(options: RedisSessionStoreOptions): void {
   if (typeof options.purpose !== 'string' || options.purpose.length === 0) throw new TypeError('the Redis session store needs a purpose');
   if (!Number.isInteger(options.sessionLifetimeSeconds) || options.sessionLifetimeSeconds <= 0) {
     throw new TypeError('sessionLifetimeSeconds must be a positive integer');
   }
-  const lock = options.refreshLockSeconds;
-  if (lock !== undefined && (!Number.isFinite(lock) || lock <= 0)) throw new TypeError('refreshLockSeconds must be a positive number');
+  for (const [name, value] of [['refreshLockSeconds', options.refreshLockSeconds], ['revocationMarkerSeconds', options.revocationMarkerSeconds]] as const) {
+    if (value !== undefined && (!Number.isFinite(value) || value <= 0)) throw new TypeError(`${name} must be a positive number`);
+  }
 }
 
 /**
@@ -108,7 +85,8 @@ function validateOptions(options: RedisSessionStoreOptions): void {
  * after login. Sliding renewal and refresh rewrite the Redis value, whose TTL follows expiresAt and
  * is the authority on how long a session lives.
  *
- * Keys and the Lua scripts that change them: see redis-keys.ts.
+ * Keys and the Lua scripts that change them: see redis-keys.ts; the indexes and revocations:
+ * redis-revocations.ts; the refresh lock: redis-refresh.ts.
  *
  * Writes after a login are compare-and-set against the value read (never onto a missing key): a
  * sliding save and a refresh racing on two replicas each keep their part, and a revoked session
@@ -126,12 +104,10 @@ function validateOptions(options: RedisSessionStoreOptions): void {
  */
 export function createRedisSessionStore(options: RedisSessionStoreOptions): SessionStore {
   validateOptions(options);
-  const { client, sealer, purpose, keyPrefix: p, sessionLifetimeSeconds } = options;
+  const { client, sealer, purpose, keyPrefix } = options;
   const idPurpose = `${purpose}:id`;
   const lockSeconds = options.refreshLockSeconds ?? DEFAULT_REFRESH_LOCK_SECONDS;
-  const lockMs = Math.ceil(lockSeconds * 1000);
   const log = options.log;
-  const observer = options.commandObserver;
   const refreshes = createSingleFlight<string, RefreshOutcome>();
   /**
    * What opening costs is remembered, never what Redis says: every load still reads the session
@@ -143,54 +119,23 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   const openedById = createLru<string, StoredSession>(cacheSize);
   let closed = false;
 
-  const { sessionKey, lockKey, providerSessionKey, subjectKey, logoutTokenKey } = createRedisKeys(p);
+  const keys = createRedisKeys(keyPrefix);
+  const { sessionKey, lockKey, logoutTokenKey } = keys;
+  const commands = createRedisCommands({ isClosed: () => closed, observer: options.commandObserver, log });
+  const { run } = commands;
+  // A Cluster client is never given replicaAckTimeoutMs (no WAIT across shards).
+  const acknowledged =
+    options.replicaAckTimeoutMs !== undefined && client instanceof Redis ? createAcknowledgedWriteConnection(client, log) : undefined;
+  /** Where writes that a failover must not lose go, so that their WAIT holds up nothing else. */
+  const writer: Redis | Cluster = acknowledged ?? client;
 
   /** Ids handed to us by callers become key names: anything but our own 22-character ids is misuse. */
   function assertSessionId(id: string): void {
     if (typeof id !== 'string' || !isSessionId(id)) throw new TypeError('a session id must be 22 base64url characters');
   }
 
-  /** Times one command for the observer, counting a rejection as a failed command. */
-  async function timed<T>(command: RedisCommandName, call: () => Promise<T>): Promise<T> {
-    if (observer === undefined) return call();
-    const started = process.hrtime.bigint();
-    let failed = true;
-    try {
-      const result = await call();
-      failed = false;
-      return result;
-    } finally {
-      observer.observe(command, Number(process.hrtime.bigint() - started) / 1e9, failed);
-    }
-  }
-
-  /** One Redis command; any failure (refused, timed out, CLUSTERDOWN, READONLY…) becomes OFA_STORE_UNAVAILABLE. */
-  async function redis<T>(action: string, command: RedisCommandName, call: () => Promise<T>): Promise<T> {
-    if (closed) throw new OfaError('OFA_STORE_UNAVAILABLE', `the Redis session store is closed (${action})`);
-    try {
-      return await timed(command, call);
-    } catch (error) {
-      const cause = safeCause(error);
-      log?.debug({ err: cause, action }, 'the Redis session store did not answer');
-      throw new OfaError('OFA_STORE_UNAVAILABLE', `the Redis session store did not answer (${action})`, { cause });
-    }
-  }
-
-  /**
-   * SET … NX, true when this call set the key. ioredis sends a command again after a dropped
-   * connection (autoResendUnfulfilledCommands) even if Redis had run it: the resent SET then finds
-   * our own value, which must count as ours, not as someone else's (a taken lock, a replayed token).
-   */
-  async function setIfAbsent(action: string, key: string, value: string, expiry: 'EX' | 'PX', amount: number): Promise<boolean> {
-    const set = await redis(action, 'set', () =>
-      expiry === 'EX' ? client.set(key, value, 'EX', amount, 'NX') : client.set(key, value, 'PX', amount, 'NX'),
-    );
-    if (set !== null) return true;
-    return (await redis(action, 'get', () => client.get(key))) === value;
-  }
-
   async function readSession(id: string): Promise<StoredSession | undefined> {
-    const raw = await redis('read a session', 'get', () => client.get(sessionKey(id)));
+    const raw = await run('read a session', 'get', () => client.get(sessionKey(id)));
     if (raw === null) {
       openedById.delete(id);
       return undefined;
@@ -220,63 +165,100 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     return id;
   }
 
-  async function addToIndexes(session: Session, nowSeconds: number): Promise<void> {
-    const ttl = String(Math.max(sessionLifetimeSeconds, secondsUntil(session.expiresAt, nowSeconds)));
-    const add = (key: string): Promise<unknown> =>
-      redis('index a session', 'eval', () => client.eval(ADD_TO_INDEX, 1, key, session.id, String(session.createdAt), ttl));
-    const indexes = [subjectKey(session.issuer, session.subject)];
-    if (session.providerSid !== undefined) indexes.push(providerSessionKey(session.issuer, session.providerSid));
-    await Promise.all(indexes.map(add));
+  async function deleteSession(id: string): Promise<void> {
+    openedById.delete(id);
+    // Both keys carry the {id} hash tag: one slot, so one DEL is fine on a Cluster.
+    await run('revoke a session', 'del', () => writer.del(sessionKey(id), lockKey(id)));
   }
+
+  const revocations = createRedisRevocations({
+    client,
+    writer,
+    commands,
+    keys,
+    sessionLifetimeSeconds: options.sessionLifetimeSeconds,
+    markerSeconds: options.revocationMarkerSeconds ?? DEFAULT_REVOCATION_MARKER_SECONDS,
+    deleteSession,
+    log,
+  });
 
   /**
    * Read-change-write of one stored session under compare-and-set, so no writer loses another's
    * change: `change` sees the latest stored session. Undefined when the session is gone (or, with
    * `overwriteLast` false, when it kept changing under us). With `overwriteLast`, the last round
    * writes over whatever is there (still never over a missing key): used for tokens the provider
-   * has just rotated, which must not be dropped.
+   * has just rotated, which must not be dropped. With `lockToken`, only while the refresh lock
+   * holds it.
    */
   async function writeSession(
     id: string,
     nowSeconds: number,
     first: StoredSession | undefined,
     change: (stored: Session) => Session,
-    overwriteLast: boolean,
-  ): Promise<Session | undefined> {
+    overwrite: { readonly last: boolean; readonly lockToken?: string },
+  ): Promise<LockedWrite> {
     let stored = first ?? (await readSession(id));
     for (let round = 1; stored !== undefined; round++) {
       const next = sealSession(sealer, change(stored.session), purpose);
       if (next.session.id !== id) throw new TypeError('a stored session cannot change its id');
       const last = round >= MAX_WRITE_ROUNDS;
-      const expected = last && overwriteLast ? '' : createHash('sha1').update(stored.raw).digest('hex');
+      const expected = last && overwrite.last ? '' : createHash('sha1').update(stored.raw).digest('hex');
       const ttl = String(secondsUntil(next.session.expiresAt, nowSeconds));
-      const written = await redis('save a session', 'eval', () => client.eval(COMPARE_AND_SET, 1, sessionKey(id), expected, next.value, ttl));
+      const { lockToken } = overwrite;
+      const written = await run('save a session', 'eval', () =>
+        lockToken === undefined
+          ? client.eval(COMPARE_AND_SET, 1, sessionKey(id), expected, next.value, ttl)
+          : writer.eval(COMPARE_AND_SET, 2, sessionKey(id), lockKey(id), expected, next.value, ttl, lockToken),
+      );
+      if (written === -1) {
+        log?.warn({ refreshLockSeconds: lockSeconds }, 'a refresh outlived its lock; its result is dropped for the replica that took the lock');
+        return { kept: undefined, lockLost: true };
+      }
       if (written === 1) {
         // Sliding may carry the session past the indexes' TTL: they must outlive it, or a
         // back-channel logout would no longer find it.
-        await addToIndexes(next.session, nowSeconds);
-        return next.session;
+        await revocations.index(next.session, nowSeconds);
+        return { kept: next.session };
       }
       if (last) {
         log?.debug('a session kept changing while it was saved; this save is dropped');
-        return undefined;
+        return { kept: undefined, lockLost: false };
       }
       stored = await readSession(id);
     }
-    return undefined;
+    return { kept: undefined, lockLost: false };
   }
 
   async function awaitReplica(): Promise<void> {
     const timeoutMs = options.replicaAckTimeoutMs;
-    if (timeoutMs === undefined) return;
+    if (acknowledged === undefined || timeoutMs === undefined) return;
     try {
-      // WAIT covers every earlier write of this connection; a Cluster client is never given this option.
-      const acknowledged = await timed('wait', () => (client as Redis).wait(1, timeoutMs));
-      if (acknowledged < 1) log?.warn({ timeoutMs }, 'no Redis replica acknowledged a session write in time');
+      // WAIT covers every earlier write of its connection: the writes above that went to `writer`.
+      const count = await commands.timed('wait', () => acknowledged.wait(1, timeoutMs));
+      if (count < 1) log?.warn({ timeoutMs }, 'no Redis replica acknowledged a session write in time');
     } catch {
       // The master took the write; whether a replica has it yet is best effort.
     }
   }
+
+  const refreshAcrossReplicas = createRedisRefresh({
+    client,
+    commands,
+    keys,
+    lockSeconds,
+    readSession,
+    writeHoldingLock: (stored, attempted, nowSeconds, lockToken) =>
+      writeSession(
+        stored.session.id,
+        nowSeconds,
+        stored,
+        // A sliding save that landed during the provider call only moved the expiry: keep it too.
+        (latest) => (latest === stored.session ? attempted : withLaterExpiry(attempted, latest)),
+        { last: true, lockToken },
+      ),
+    awaitReplica,
+    log,
+  });
 
   async function load(cookieValue: string, nowSeconds: number): Promise<LoadedSession | undefined> {
     // Checked before Redis hears of it: a hostile value must never become a key name.
@@ -293,11 +275,19 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     const sealed = sealSession(sealer, session, purpose);
     const ttl = secondsUntil(session.expiresAt, nowSeconds);
     // 128 random bits do not collide: the same session was created twice, and must not be overwritten.
-    if (!(await setIfAbsent('create a session', sessionKey(session.id), sealed.value, 'EX', ttl))) {
+    if (!(await commands.setIfAbsent(writer, 'create a session', sessionKey(session.id), sealed.value, 'EX', ttl))) {
       throw new OfaError('OFA_INTERNAL', 'a session with this id already exists');
     }
-    await addToIndexes(sealed.session, nowSeconds);
-    await awaitReplica();
+    await revocations.index(sealed.session, nowSeconds);
+    if (await revocations.endedBeforeStored(sealed.session)) {
+      // Its login ended at the provider while the callback was under way: the browser goes back
+      // to sign in, as it would had the session been stored a moment earlier.
+      log?.info('a new session was ended by a back-channel logout that came before it was stored');
+      await revoke(sealed.session);
+    } else {
+      await revocations.pruneSubjectIndex(sealed.session);
+      await awaitReplica();
+    }
     return sealer.seal(Buffer.from(session.id, 'latin1'), idPurpose);
   }
 
@@ -310,107 +300,27 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
       nowSeconds,
       undefined,
       (stored) => (refreshedSince(stored, session) ? withLaterExpiry(stored, session) : session),
-      false,
+      { last: false },
     );
     return undefined;
-  }
-
-  async function deleteSession(id: string): Promise<void> {
-    openedById.delete(id);
-    // Both keys carry the {id} hash tag: one slot, so one DEL is fine on a Cluster.
-    await redis('revoke a session', 'del', () => client.del(sessionKey(id), lockKey(id)));
   }
 
   async function revoke(session: Session): Promise<void> {
     assertSessionId(session.id);
     await deleteSession(session.id);
     // Tidying the indexes is not what revokes; it only keeps them from growing.
-    const indexes = [subjectKey(session.issuer, session.subject)];
-    if (session.providerSid !== undefined) indexes.push(providerSessionKey(session.issuer, session.providerSid));
-    await Promise.all(indexes.map((key) => redis('revoke a session', 'zrem', () => client.zrem(key, session.id))));
+    await revocations.unindex(session);
     await awaitReplica();
   }
 
   async function revokeProviderSession(issuer: string, providerSid: string): Promise<void> {
-    const index = providerSessionKey(issuer, providerSid);
-    const ids = await redis('revoke a provider session', 'zrange', () => client.zrange(index, 0, '-1'));
-    await Promise.all(ids.filter(isSessionId).map(deleteSession));
-    await redis('revoke a provider session', 'del', () => client.del(index));
+    await revocations.revokeProviderSession(issuer, providerSid);
     await awaitReplica();
   }
 
-  async function revokeSubject(issuer: string, subject: string, nowSeconds: number): Promise<void> {
-    const index = subjectKey(issuer, subject);
-    // Scored by createdAt: sessions created after this revocation are later logins and stay.
-    const ids = await redis('revoke a subject', 'zrangebyscore', () => client.zrangebyscore(index, '-inf', String(nowSeconds)));
-    await Promise.all(ids.filter(isSessionId).map(deleteSession));
-    await redis('revoke a subject', 'zremrangebyscore', () => client.zremrangebyscore(index, '-inf', String(nowSeconds)));
+  async function revokeSubject(issuer: string, subject: string, cutoffSeconds: number): Promise<void> {
+    await revocations.revokeSubject(issuer, subject, cutoffSeconds);
     await awaitReplica();
-  }
-
-  async function releaseLock(id: string, token: string): Promise<void> {
-    try {
-      const released = await redis('release the refresh lock', 'eval', () => client.eval(RELEASE_LOCK, 1, lockKey(id), token));
-      if (released !== 1) {
-        log?.warn({ refreshLockSeconds: lockSeconds }, 'a refresh outlived its lock; raise refreshLockSeconds above the provider timeout');
-      }
-    } catch {
-      // The lock expires by itself; the refresh's own outcome matters more than its release.
-    }
-  }
-
-  async function refreshHoldingLock(
-    session: Session,
-    nowSeconds: number,
-    attempt: (current: Session) => Promise<RefreshAttempt>,
-  ): Promise<RefreshOutcome> {
-    const stored = await readSession(session.id);
-    if (stored === undefined) return SESSION_ENDED;
-    // A replica refreshed between this request's load and our lock: share its result.
-    if (refreshedSince(stored.session, session)) return { ok: true, session: stored.session, cookieValue: undefined };
-    const attempted = await attempt(stored.session);
-    if (!attempted.ok) return attempted;
-    const kept = await writeSession(
-      session.id,
-      nowSeconds,
-      stored,
-      // A sliding save that landed during the provider call only moved the expiry: keep it too.
-      (latest) => (latest === stored.session ? attempted.session : withLaterExpiry(attempted.session, latest)),
-      true,
-    );
-    if (kept === undefined) return SESSION_ENDED;
-    // The spent refresh token is gone at the provider: losing its successor would end the login.
-    await awaitReplica();
-    return { ok: true, session: kept, cookieValue: undefined };
-  }
-
-  /** Another replica holds the lock: wait for it to let go (or for the lock to expire), then read its result. */
-  async function refreshedElsewhere(session: Session): Promise<RefreshOutcome> {
-    const deadline = Date.now() + lockMs + LOCK_POLL_MS;
-    while (Date.now() < deadline) {
-      await sleep(LOCK_POLL_MS);
-      const held = await redis('wait for the refresh lock', 'exists', () => client.exists(lockKey(session.id)));
-      if (held === 0) break;
-    }
-    const stored = await readSession(session.id);
-    if (stored === undefined) return SESSION_ENDED;
-    if (refreshedSince(stored.session, session)) return { ok: true, session: stored.session, cookieValue: undefined };
-    // The other replica failed, or is still at it past its lock: the caller tries again later.
-    return REFRESHING_ELSEWHERE;
-  }
-
-  async function refreshAcrossReplicas(
-    session: Session,
-    nowSeconds: number,
-    attempt: (current: Session) => Promise<RefreshAttempt>,
-  ): Promise<RefreshOutcome> {
-    const token = randomBytes(16).toString('base64url');
-    if (!(await setIfAbsent('take the refresh lock', lockKey(session.id), token, 'PX', lockMs))) return refreshedElsewhere(session);
-    try {
-      return await refreshHoldingLock(session, nowSeconds, attempt);
-    } finally {
-      await releaseLock(session.id, token);
-    }
   }
 
   /**
@@ -437,24 +347,42 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   async function recordLogoutToken(issuer: string, jti: string, untilSeconds: number, nowSeconds: number): Promise<boolean> {
     // A value of our own, so a resent SET is told apart from a replay.
     const mark = randomBytes(12).toString('base64url');
-    return setIfAbsent('record a logout token', logoutTokenKey(issuer, jti), mark, 'EX', secondsUntil(untilSeconds, nowSeconds));
+    return commands.setIfAbsent(client, 'record a logout token', logoutTokenKey(issuer, jti), mark, 'EX', secondsUntil(untilSeconds, nowSeconds));
+  }
+
+  async function ping(): Promise<boolean> {
+    if (closed || client.status !== 'ready') return false;
+    // A Cluster connection has no command timeout of its own (redis-connection.ts): bound it here.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
+    });
+    const answered = client.ping().then(
+      () => true,
+      () => false,
+    );
+    return Promise.race([answered, late]).finally(() => clearTimeout(timer));
   }
 
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
     // QUIT with a bounded wait: a Redis that is down must not hold up shutdown.
-    if (options.ownsClient) await closeRedisConnection(client);
+    await Promise.all([
+      ...(acknowledged === undefined ? [] : [closeRedisConnection(acknowledged)]),
+      ...(options.ownsClient ? [closeRedisConnection(client)] : []),
+    ]);
   }
 
   return Object.freeze({
     serverSide: true,
     // ioredis says 'ready' only once connected, authenticated and (Sentinel) on the master.
     isAvailable: () => !closed && client.status === 'ready',
+    ping,
     load,
     create,
     save,
-    revoke,
+    revoke: (session: Session) => revoke(session),
     revokeProviderSession: (issuer: string, providerSid: string) => revokeProviderSession(issuer, providerSid),
     revokeSubject,
     refresh,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 
-/** What we keep about a login. All times are epoch seconds. */
+/** What we keep about a login. Times are epoch seconds, but for createdAtMs. */
 export interface Session {
   v: 1;
   /** Random, 128-bit, base64url; the key for revocation and refresh locking. */
@@ -19,6 +19,12 @@ export interface Session {
   refreshToken?: string;
   accessTokenExpiresAt?: number;
   createdAt: number;
+  /**
+   * The same instant in epoch milliseconds: revocation cutoffs compare against it, since a login
+   * in the same second as a subject-wide logout must not be born revoked. Absent in sessions
+   * written before it was kept (see creationSeconds).
+   */
+  createdAtMs?: number;
   renewedAt: number;
   expiresAt: number;
 }
@@ -34,6 +40,16 @@ const CODEC_DEFLATED_JSON = 1;
 /** Inflating hostile input must not allocate without bound; a real session is a few KiB. */
 export const MAX_SESSION_JSON_BYTES = 64 * 1024;
 const SESSION_ID = /^[A-Za-z0-9_-]{16,64}$/;
+
+/**
+ * When the login happened, in epoch seconds to the millisecond: what a revocation's cutoff (also
+ * seconds, to the millisecond) is compared with. A session from before createdAtMs knows only its
+ * second and counts as created at its start, so a revocation later in that second still ends it:
+ * nothing logged out comes back, and only such old sessions can end one login too many.
+ */
+export function creationSeconds(session: Pick<Session, 'createdAt' | 'createdAtMs'>): number {
+  return session.createdAtMs === undefined ? session.createdAt : session.createdAtMs / 1000;
+}
 
 export function newSessionId(): string {
   return randomBytes(16).toString('base64url');
@@ -106,6 +122,7 @@ export function isSession(value: unknown): value is Session {
     isOptional(value.refreshToken, isString) &&
     isOptional(value.accessTokenExpiresAt, isTime) &&
     isTime(value.createdAt) &&
+    isOptional(value.createdAtMs, isTime) &&
     isTime(value.renewedAt) &&
     isTime(value.expiresAt)
   );

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADD_TO_INDEX, COMPARE_AND_SET, RELEASE_LOCK } from '../../src/session/redis-keys.js';
+import { ADD_TO_INDEX, COMPARE_AND_SET, RAISE_CUTOFF, RELEASE_LOCK } from '../../src/session/redis-keys.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 
 let server: RedisServer;
@@ -50,6 +50,32 @@ describe('COMPARE_AND_SET', () => {
   });
 });
 
+describe('COMPARE_AND_SET under the refresh lock', () => {
+  it('refuses with -1, and changes nothing, once the lock holds another replica’s token', async () => {
+    const session = key('session');
+    const lock = `${session}:lock`;
+    await redis.set(session, 'current');
+    await redis.set(lock, 'token-of-replica-b', 'PX', 60_000);
+    expect(await redis.eval(COMPARE_AND_SET, 2, session, lock, sha1('current'), 'late-refresh', '600', 'token-of-replica-a')).toBe(-1);
+    expect(await redis.eval(COMPARE_AND_SET, 2, session, lock, '', 'late-refresh', '600', 'token-of-replica-a')).toBe(-1);
+    expect(await redis.get(session)).toBe('current');
+    expect(await redis.eval(COMPARE_AND_SET, 2, session, lock, sha1('current'), 'refreshed', '600', 'token-of-replica-b')).toBe(1);
+    expect(await redis.get(session)).toBe('refreshed');
+  });
+});
+
+describe('RAISE_CUTOFF', () => {
+  it('keeps the later of two cutoffs, to the millisecond', async () => {
+    const marker = key('cutoff');
+    expect(await redis.eval(RAISE_CUTOFF, 1, marker, '1700000005.25', '900')).toBe(1);
+    expect(await redis.eval(RAISE_CUTOFF, 1, marker, '1700000005.125', '900')).toBe(0);
+    expect(await redis.get(marker)).toBe('1700000005.25');
+    expect(await redis.eval(RAISE_CUTOFF, 1, marker, '1700000005.5', '900')).toBe(1);
+    expect(await redis.get(marker)).toBe('1700000005.5');
+    expect(await redis.ttl(marker)).toBeGreaterThan(890);
+  });
+});
+
 describe('RELEASE_LOCK', () => {
   it('leaves a lock that holds another token (taken by another replica after ours expired)', async () => {
     const lock = key('lock');
@@ -71,7 +97,7 @@ describe('ADD_TO_INDEX', () => {
     const index = key('index');
     await redis.eval(ADD_TO_INDEX, 1, index, 'id-a', '1700000000.5', '1000');
     await redis.eval(ADD_TO_INDEX, 1, index, 'id-b', '1700000001', '100');
-    expect(await redis.zrange(index, 0, -1, 'WITHSCORES')).toEqual(['id-a', '1700000000.5', 'id-b', '1700000001']);
+    expect(await redis.zrange(index, '0', '-1', 'WITHSCORES')).toEqual(['id-a', '1700000000.5', 'id-b', '1700000001']);
     expect(await redis.ttl(index)).toBeGreaterThan(990);
   });
 });

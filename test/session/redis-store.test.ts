@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RedisStoreConfig } from '../../src/config/types.js';
 import { isOfaError } from '../../src/errors.js';
 import { closeRedisConnection, createRedisConnection } from '../../src/session/redis-connection.js';
-import { createRedisSessionStore } from '../../src/session/redis-store.js';
+import { createRedisSessionStore, type RedisSessionStoreOptions } from '../../src/session/redis-store.js';
 import { createSealer } from '../../src/session/seal.js';
 import { sealSession } from '../../src/session/sealed-session.js';
 import type { Session } from '../../src/session/session.js';
@@ -45,7 +45,9 @@ function redisConfig(endpoints: readonly string[], overrides: Partial<RedisStore
  * A store on its own, ready connection: a Cluster connection has no offline queue (see
  * redis-connection.ts), so a command sent before it is ready fails at once.
  */
-async function storeOn(config: RedisStoreConfig, options: { sessionLifetimeSeconds?: number } = {}): Promise<SessionStore> {
+type StoreTuning = Partial<Pick<RedisSessionStoreOptions, 'sessionLifetimeSeconds' | 'refreshLockSeconds' | 'replicaAckTimeoutMs' | 'revocationMarkerSeconds'>>;
+
+async function storeOn(config: RedisStoreConfig, options: StoreTuning = {}): Promise<SessionStore> {
   const client = createRedisConnection(config, { log: logger.log });
   if (client.status !== 'ready') await once(client, 'ready');
   return createRedisSessionStore({
@@ -64,6 +66,28 @@ const rotated = (session: Session, suffix: string): RefreshAttempt => ({
   ok: true,
   session: { ...session, refreshToken: `rotated-${suffix}`, accessTokenExpiresAt: (session.accessTokenExpiresAt ?? now) + 300 },
 });
+
+/** A promise to open by hand, and one that says when the code under test reached it. */
+function gate(): { reached: Promise<void>; wait: () => Promise<void>; open: () => void } {
+  let reach!: () => void;
+  let open!: () => void;
+  const reached = new Promise<void>((resolve) => (reach = resolve));
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return {
+    reached,
+    wait: () => {
+      reach();
+      return opened;
+    },
+    open,
+  };
+}
+
+async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + 10_000; !(await condition()); await sleep(20)) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen`);
+  }
+}
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
@@ -297,6 +321,42 @@ describe('createRedisSessionStore on one server', () => {
     expect(attempts).toBe(1);
     expect(late.ok && late.session.refreshToken).toBe('rotated-slow');
     expect((await replicaC.load(value, now + 1))?.session.refreshToken).toBe('rotated-slow');
+  });
+
+  it('lets a refresh that outlived its lock neither release the lock another replica took since nor write over the session', async () => {
+    const replicaA = await storeOn(redisConfig([server.address]), { refreshLockSeconds: 0.2 });
+    stores.push(replicaA);
+    const replicaB = await open();
+    const session = sampleSession();
+    const value = await replicaA.create(session, now);
+    const lock = `${prefix}s:{${session.id}}:lock`;
+    const providerA = gate();
+    const refreshA = replicaA.refresh(session, now, async (current) => {
+      await providerA.wait();
+      return rotated(current, 'a');
+    });
+    await providerA.reached;
+    // A's provider call outlasts A's lock; B finds the session due and takes the lock.
+    await eventually('the lock of replica A expiring', async () => (await admin.exists(lock)) === 0);
+    const providerB = gate();
+    const refreshB = replicaB.refresh(session, now, async (current) => {
+      await providerB.wait();
+      return rotated(current, 'b');
+    });
+    await providerB.reached;
+    const lockOfB = await admin.get(lock);
+    expect(lockOfB).not.toBeNull();
+
+    providerA.open();
+    expect(await refreshA).toEqual({ ok: false, reason: 'the refresh outlived its lock', transient: true });
+    expect(await admin.get(lock)).toBe(lockOfB);
+    expect((await replicaA.load(value, now))?.session.refreshToken).toBe('refresh-token-value');
+
+    providerB.open();
+    const outcomeB = await refreshB;
+    expect(outcomeB.ok && outcomeB.session.refreshToken).toBe('rotated-b');
+    expect((await replicaA.load(value, now))?.session.refreshToken).toBe('rotated-b');
+    expect(await admin.exists(lock)).toBe(0);
   });
 
   it('tells a replica that waited for a refresh which then failed to try again later', async () => {
