@@ -116,7 +116,10 @@ export function buildConfiguration(middleware: MiddlewareConfig, metadata: Serve
   if (middleware.clientSecret !== undefined) clientMetadata.client_secret = middleware.clientSecret;
   // RFC 8705 §5: a provider may serve certificate-authenticated calls on other endpoints.
   if (isMutualTlsMethod(method) && metadata.mtls_endpoint_aliases !== undefined) clientMetadata.use_mtls_endpoint_aliases = true;
-  const config = new Configuration(metadata, middleware.clientID, clientMetadata, createClientAuth(method, middleware));
+  // A configured introspection endpoint stands in for one discovery does not name (Ory Hydra's is on its admin API).
+  const introspectionEndpoint = middleware.bearerTokens?.introspection?.endpoint;
+  const served = introspectionEndpoint === undefined ? metadata : { ...metadata, introspection_endpoint: introspectionEndpoint };
+  const config = new Configuration(served, middleware.clientID, clientMetadata, createClientAuth(method, middleware));
   config[customFetch] = fetch;
   // openid-client aborts a whole call after `timeout` seconds; leave room for all our retries.
   config.timeout = requestBudgetSeconds(middleware.clientConfig);

@@ -110,6 +110,10 @@ function checkIntrospectedClaims(claims: Claims, expected: IntrospectionExpectat
   if (claims.token_type !== undefined && !(typeof claims.token_type === 'string' && /^(bearer|access_token)$/i.test(claims.token_type))) {
     throw invalidBearerToken('the introspected token is not a bearer access token');
   }
+  // Ory Hydra answers for refresh tokens too, typed Bearer, and says which kind in token_use.
+  if (claims.token_use !== undefined && claims.token_use !== 'access_token') {
+    throw invalidBearerToken('the introspected token is not an access token');
+  }
   if (typeof claims.exp === 'number' && claims.exp + CLOCK_TOLERANCE_SECONDS <= expected.nowSeconds) {
     throw invalidBearerToken('the introspected token has expired');
   }

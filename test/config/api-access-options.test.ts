@@ -125,4 +125,13 @@ describe('bearerTokens', () => {
       'middlewares.app.bearerTokens: must be a mapping with at least "audiences" (got a boolean)',
     ]);
   });
+
+  it('takes an introspection endpoint for a provider whose discovery names none (Ory Hydra), as an absolute http(s) URL', async () => {
+    const endpoint = 'https://hydra-admin.example.com/admin/oauth2/introspect';
+    const { app } = await middlewareOf({ clientSecret: 's', bearerTokens: { audiences: ['a'], introspection: { endpoint } } });
+    expect(app?.bearerTokens?.introspection).toEqual({ cacheSeconds: 30, endpoint });
+    expect(await problemsOf({ clientSecret: 's', bearerTokens: { audiences: ['a'], introspection: { endpoint: '/admin/oauth2/introspect' } } })).toEqual([
+      'middlewares.app.bearerTokens.introspection.endpoint: must be an absolute http(s) URL such as https://accounts.example.com (got "/admin/oauth2/introspect")',
+    ]);
+  });
 });
