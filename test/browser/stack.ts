@@ -1,15 +1,18 @@
 /**
  * Everything a browser test signs in through, each a real process or server on 127.0.0.1: the
- * demo's echo application, real nginx or Caddy running the shipped recipe (nginx optionally over
- * HTTPS under a private CA's certificate), the real oidc-provider and our service. Stopped, by
+ * demo's echo application, real nginx, Caddy or Traefik running the shipped recipe (nginx
+ * optionally, Traefik always, over HTTPS under a private CA's certificate), the real oidc-provider
+ * and our service. Stopped, by
  * PID where it is a process, by `stop()`; a start that fails half-way stops what it started.
  */
 import { readFileSync } from 'node:fs';
 import { startEchoUpstream } from '../../deploy/demo/echo-upstream.js';
 import { SNIPPET_PATH } from '../../deploy/demo/nginx-conf.js';
 import type { CookieOptions } from '../../src/config/types.js';
-import { startCaddy } from '../deploy/caddy-process.js';
+import { startCaddy, type CaddyBuild } from '../deploy/caddy-process.js';
 import { startNginx, type RunningNginx } from '../deploy/nginx-process.js';
+import { readShippedDynamic, renderDynamic } from '../deploy/traefik-dynamic.js';
+import { startTraefik, type TraefikPeer } from '../deploy/traefik-process.js';
 import { makeMiddlewareConfig } from '../support/middleware-config.js';
 import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
 import { findFreePort } from '../support/scripted-server.js';
@@ -22,9 +25,11 @@ const FORWARD_HEADERS = { 'X-Forwarded-User': 'email', 'X-Forwarded-Groups': 'gr
 type CookieChoice = Pick<CookieOptions, 'name' | 'secure' | 'sameSite'>;
 
 export interface BrowserStackOptions {
-  readonly proxy: 'nginx' | 'caddy';
-  /** nginx only: serve the site over HTTPS at https://HOST:PORT with this certificate. */
+  readonly proxy: 'nginx' | 'caddy' | TraefikPeer;
+  /** nginx (optional) and Traefik (required): serve the site over HTTPS at https://HOST:PORT with this certificate. */
   readonly certificate?: SiteCertificate;
+  /** Caddy only: Debian's (default) or the current release. */
+  readonly caddyBuild?: CaddyBuild;
   readonly sessionExpirySeconds: number;
   readonly session: CookieChoice;
   readonly stateCookie: CookieChoice;
@@ -56,9 +61,27 @@ export async function startBrowserStack(options: BrowserStackOptions): Promise<B
 
     let site: string;
     let tlsPort: number | undefined;
-    if (options.proxy === 'caddy') {
+    if (options.proxy === 'traefik-v3' || options.proxy === 'traefik-v2') {
+      if (options.certificate === undefined) throw new Error("the shipped dynamic.yml's router serves HTTPS only: give Traefik a certificate");
+      const { certificate } = options;
+      const dynamic = renderDynamic(
+        readShippedDynamic(),
+        { authAddress: upstreams.authAddress, appAddress: upstreams.appAddress, host: certificate.hostName },
+        options.proxy === 'traefik-v2' ? ['traefik-v2'] : [],
+      );
+      const traefik = await startTraefik({
+        peer: options.proxy,
+        dynamic,
+        certificate: { cert: readFileSync(certificate.certFile, 'utf8'), key: readFileSync(certificate.keyFile, 'utf8'), ca: certificate.ca },
+        underscoreHeadersStrategy: 'delete',
+        host: certificate.hostName,
+      });
+      stops.push(() => traefik.stop());
+      tlsPort = traefik.port;
+      site = `https://${certificate.hostName}:${traefik.port}`;
+    } else if (options.proxy === 'caddy') {
       if (options.certificate !== undefined) throw new Error('HTTPS is set up for nginx only');
-      const caddy = await startCaddy({ ...upstreams, copyHeaders: Object.keys(FORWARD_HEADERS) });
+      const caddy = await startCaddy({ ...upstreams, copyHeaders: Object.keys(FORWARD_HEADERS) }, undefined, options.caddyBuild);
       stops.push(() => caddy.stop());
       site = caddy.url;
     } else if (options.certificate === undefined) {

@@ -1,5 +1,5 @@
 /**
- * Back-channel logout through real Caddy (Debian's 2.6.2) running the shipped example with its
+ * Back-channel logout through real Caddy (Debian's 2.6.2 and the current v2 release) running the shipped example with its
  * `handle /backchannel-logout` route turned on, in front of our real service (cookie store and
  * Redis store), the real oidc-provider and the demo's echo application: alice signs in through
  * Caddy, signs out at the provider itself, the provider's logout token reaches the service through
@@ -13,7 +13,7 @@ import { makeRedisStoreConfig } from '../support/redis-service.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { findFreePort } from '../support/scripted-server.js';
 import { startService, type TestService } from '../support/service.js';
-import { startCaddy, type RunningCaddy } from './caddy-process.js';
+import { CADDY_BUILDS, startCaddy, type RunningCaddy } from './caddy-process.js';
 import { expectSignOutAtProviderEndsSessionThroughProxy } from './http-browser.js';
 
 const MIDDLEWARE = 'app';
@@ -30,7 +30,9 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-describe.each(['cookie', 'redis'] as const)('back-channel logout through Caddy with the %s store', (store) => {
+const CASES = CADDY_BUILDS.flatMap((build) => (['cookie', 'redis'] as const).map((store) => ({ build, store })));
+
+describe.each(CASES)('back-channel logout through Caddy ($build build) with the $store store', ({ build, store }) => {
   let caddy: RunningCaddy;
   let op: DevProvider;
   let service: TestService;
@@ -76,6 +78,7 @@ describe.each(['cookie', 'redis'] as const)('back-channel logout through Caddy w
     caddy = await startCaddy(
       { authAddress: new URL(service.origin).host, appAddress: `127.0.0.1:${upstream.port}`, middleware: MIDDLEWARE, backchannelLogout: true },
       caddyPort,
+      build,
     );
   });
 

@@ -1,7 +1,8 @@
 /**
- * Runs a real Caddy (Debian's binary) in the foreground on a loopback port, with the shipped
- * example rendered into a temporary directory that is also its HOME and XDG dirs (Caddy writes
- * autosave.json and its storage there), and stops it by PID. A missing binary is an error, never
+ * Runs a real Caddy (Debian's 2.6.2, or the current v2 line that deploy/peers/build.sh builds) in
+ * the foreground on a loopback port, with the shipped example rendered into a temporary directory
+ * that is also its HOME and XDG dirs (Caddy writes autosave.json and its storage there), and stops
+ * it by PID. A missing binary is an error, never
  * a skip: install it with `bash deploy/install-deps.sh`.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -9,7 +10,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeCaddyfile, type CaddyfileOptions } from '../../deploy/caddy/caddyfile.js';
+import { peerBinary } from '../support/peers.js';
 import { findBinary, startOnFreePort } from './binaries.js';
+
+/** Which Caddy: Debian's package (2.6.2) or the pinned current v2 release. */
+export type CaddyBuild = 'debian' | 'current';
+
+/** Every Caddy the Caddy tests run against. */
+export const CADDY_BUILDS: readonly CaddyBuild[] = ['debian', 'current'];
 
 export interface RunningCaddy {
   readonly url: string;
@@ -20,13 +28,13 @@ export interface RunningCaddy {
   readonly stop: () => Promise<void>;
 }
 
-export function findCaddyBinary(): string {
-  return findBinary('caddy', ['/usr/bin', '/usr/local/bin']);
+export function findCaddyBinary(build: CaddyBuild = 'debian'): string {
+  return build === 'current' ? peerBinary('caddy') : findBinary('caddy', ['/usr/bin', '/usr/local/bin']);
 }
 
 /** `caddy version`'s first word, e.g. "v2.6.2" (Debian prints "2.6.2"). */
-export function caddyVersion(): string {
-  const result = spawnSync(findCaddyBinary(), ['version'], { encoding: 'utf8' });
+export function caddyVersion(build: CaddyBuild = 'debian'): string {
+  const result = spawnSync(findCaddyBinary(build), ['version'], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`caddy version failed: ${result.stderr}`);
   return result.stdout.trim().split(/\s+/)[0] ?? '';
 }
@@ -42,11 +50,11 @@ function caddyEnv(dir: string): NodeJS.ProcessEnv {
 }
 
 /** Validates a rendered Caddyfile with `caddy adapt --validate`; returns Caddy's stderr on failure. */
-export function validateCaddyfile(options: Omit<CaddyfileOptions, 'listen'>): { ok: boolean; output: string } {
+export function validateCaddyfile(options: Omit<CaddyfileOptions, 'listen'>, build: CaddyBuild = 'debian'): { ok: boolean; output: string } {
   const dir = mkdtempSync(join(tmpdir(), 'ofa-caddy-'));
   try {
     const file = writeCaddyfile(join(dir, 'Caddyfile'), { ...options, listen: '127.0.0.1:8080' });
-    const result = spawnSync(findCaddyBinary(), ['adapt', '--config', file, '--adapter', 'caddyfile', '--validate'], {
+    const result = spawnSync(findCaddyBinary(build), ['adapt', '--config', file, '--adapter', 'caddyfile', '--validate'], {
       encoding: 'utf8',
       env: caddyEnv(dir),
     });
@@ -62,8 +70,8 @@ type CaddyUpstreams = Omit<CaddyfileOptions, 'listen' | 'adminAddress'>;
  * Starts Caddy on `port`, or on a free one. A test that had to promise its port to someone
  * first (the provider's redirect_uris) passes it and gets no retry.
  */
-export async function startCaddy(upstreams: CaddyUpstreams, port?: number): Promise<RunningCaddy> {
-  const binary = findCaddyBinary();
+export async function startCaddy(upstreams: CaddyUpstreams, port?: number, build: CaddyBuild = 'debian'): Promise<RunningCaddy> {
+  const binary = findCaddyBinary(build);
   if (port !== undefined) return startOnPort(binary, port, upstreams);
   return startOnFreePort((free) => startOnPort(binary, free, upstreams));
 }

@@ -7,6 +7,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
@@ -26,6 +27,8 @@ export interface TraefikOptions {
   readonly underscoreHeadersStrategy?: 'keep' | 'delete';
   /** A port promised before the start (the provider's redirect_uris); default a free one. */
   readonly port?: number;
+  /** The host name the routers' rules ask for (default 127.0.0.1, the address itself). */
+  readonly host?: string;
 }
 
 export interface RunningTraefik {
@@ -90,9 +93,10 @@ async function startOnPort(binary: string, port: number, options: TraefikOptions
     }
   };
   const url = `https://127.0.0.1:${port}`;
-  const agent = new Agent({ connect: { ca: options.certificate.ca } });
+  const host = options.host ?? '127.0.0.1';
+  const agent = new Agent({ connect: { ca: options.certificate.ca, ...(isIP(host) === 0 ? { servername: host } : {}) } });
   try {
-    await waitUntilRouting(url, agent, exited, () => output);
+    await waitUntilRouting(url, host === '127.0.0.1' ? undefined : `${host}:${port}`, agent, exited, () => output);
   } catch (error) {
     await stopChild('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -116,7 +120,13 @@ async function startOnPort(binary: string, port: number, options: TraefikOptions
  * Traefik logs nothing when the file provider's routers go live; until they do it answers every
  * request with its own 404. Ready once `/` gets anything else (the service's answer).
  */
-async function waitUntilRouting(url: string, agent: Agent, exited: Promise<number | null>, output: () => string): Promise<void> {
+async function waitUntilRouting(
+  url: string,
+  hostHeader: string | undefined,
+  agent: Agent,
+  exited: Promise<number | null>,
+  output: () => string,
+): Promise<void> {
   let done = false;
   const failure = exited.then((code) => {
     if (!done) throw new Error(`traefik exited (code ${String(code)}) before routing:\n${output()}`);
@@ -124,7 +134,8 @@ async function waitUntilRouting(url: string, agent: Agent, exited: Promise<numbe
   const ready = (async () => {
     for (let attempt = 0; attempt < 400 && !done; attempt += 1) {
       try {
-        const response = await request(`${url}/`, { dispatcher: agent, headers: { accept: 'application/json' } });
+        const headers = { accept: 'application/json', ...(hostHeader === undefined ? {} : { host: hostHeader }) };
+        const response = await request(`${url}/`, { dispatcher: agent, headers });
         const body = await response.body.text();
         if (response.statusCode !== 404 || body !== '404 page not found\n') return;
       } catch {
