@@ -15,7 +15,8 @@ export interface ConfigReloaderOptions {
   readonly path: string;
   /** Files the serving configuration was read from (the file and its file: references). */
   readonly files: readonly string[];
-  readonly load: () => Promise<LoadConfigResult>;
+  /** Loads the configuration, reading every file through `readFile` (so what it read is what gets fingerprinted). */
+  readonly load: (readFile: (path: string) => Promise<string>) => Promise<LoadConfigResult>;
   readonly apply: (config: Config) => ReloadSummary;
   readonly log: Logger;
   readonly onResult?: (result: Exclude<ReloadResult, 'unchanged'>) => void;
@@ -36,7 +37,9 @@ const DEFAULT_SETTLE_MS = 300;
  * configuration is loaded and checked in full first: an invalid one is logged line by line as
  * `check` prints it and the old one keeps serving. Directories are watched rather than files, so
  * an editor's rename-into-place and a Kubernetes ConfigMap's symlink swap are both seen; a file
- * event whose files still read the same (a touch, an unrelated file) reloads nothing.
+ * event whose files still read the same (a touch, an unrelated file) reloads nothing. The
+ * fingerprint is of the bytes the load read, not of the files after it: a file written while it
+ * was being loaded differs from it, so its event reloads again instead of being taken as seen.
  */
 export function createConfigReloader(options: ConfigReloaderOptions): ConfigReloader {
   const { log } = options;
@@ -85,19 +88,27 @@ export function createConfigReloader(options: ConfigReloaderOptions): ConfigRelo
     const current = await fingerprintOf(files);
     if (trigger === 'file change' && current === before) return 'unchanged';
 
-    const loaded = await options.load();
+    const reads = new Map<string, FileState>();
+    const loaded = await options.load(async (file) => {
+      const bytes = await readFile(file).catch((error: unknown) => {
+        reads.set(resolve(file), missing(error));
+        throw error;
+      });
+      reads.set(resolve(file), bytes);
+      return bytes.toString('utf8');
+    });
     if (!loaded.ok) {
       for (const problem of loaded.problems) log.error({ trigger }, `${options.path}: ${problem}`);
       const count = loaded.problems.length;
       log.error({ trigger }, `${options.path}: invalid (${count} problem${count === 1 ? '' : 's'}); the previous configuration keeps serving`);
       // Remember what was seen, so the same broken files are not reported again on every event.
-      fingerprint = Promise.resolve(current);
+      fingerprint = fingerprintOf(files, reads);
       options.onResult?.('failure');
       return 'failure';
     }
     const summary = options.apply(loaded.config);
     files = loaded.files.map((file) => resolve(file));
-    fingerprint = fingerprintOf(files);
+    fingerprint = fingerprintOf(files, reads);
     watchFiles();
     for (const warning of loaded.config.warnings) log.warn(warning);
     for (const setting of summary.needRestart) log.warn({ setting }, `${setting} changed: it takes effect after a restart`);
@@ -143,16 +154,19 @@ export function createConfigReloader(options: ConfigReloaderOptions): ConfigRelo
   };
 }
 
-/** A digest of the files' contents (a missing file counts as its own state). */
-async function fingerprintOf(files: readonly string[]): Promise<string> {
+/** A file's bytes, or why it could not be read (a missing file counts as its own state). */
+type FileState = Buffer | { readonly missing: string };
+
+const missing = (error: unknown): FileState => ({ missing: (error as NodeJS.ErrnoException | undefined)?.code ?? '' });
+
+/** A digest of the files' contents: as `read` holds them (what a load read), else as they are now. */
+async function fingerprintOf(files: readonly string[], read: ReadonlyMap<string, FileState> = new Map()): Promise<string> {
   const hash = createHash('sha256');
   for (const file of files) {
     hash.update(file).update('\0');
-    try {
-      hash.update(await readFile(file)).update('\x01');
-    } catch (error) {
-      hash.update(`missing:${(error as NodeJS.ErrnoException).code ?? ''}`).update('\x02');
-    }
+    const state = read.get(file) ?? (await readFile(file).catch(missing));
+    if (Buffer.isBuffer(state)) hash.update(state).update('\x01');
+    else hash.update(`missing:${state.missing}`).update('\x02');
   }
   return hash.digest('hex');
 }

@@ -27,7 +27,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo): Promi
     return 'help' in parsed ? 0 : 2;
   }
   const path = parsed.config;
-  const load = () => loadConfig(path, { env: io.env });
+  const load = (readFile?: (file: string) => Promise<string>) => loadConfig(path, { env: io.env, ...(readFile === undefined ? {} : { readFile }) });
   const loaded = await load();
   if (!loaded.ok) {
     reportProblems(path, loaded.problems, io);
