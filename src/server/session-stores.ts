@@ -2,8 +2,10 @@ import type { Logger } from 'pino';
 import type { MiddlewareConfig, RedisStoreConfig } from '../config/types.js';
 import type { RedisCommandObserver } from '../observability/observers.js';
 import { sessionPurpose } from '../forward/runtime.js';
+import { requestBudgetSeconds } from '../oidc/http.js';
 import { createCookieSessionStore } from '../session/cookie-store.js';
 import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../session/redis-connection.js';
+import { refreshLockSecondsFor } from '../session/redis-refresh.js';
 import { createRedisSessionStore } from '../session/redis-store.js';
 import type { RevocationHub } from '../session/revocation-hub.js';
 import type { Sealer } from '../session/seal.js';
@@ -78,6 +80,7 @@ export function createSessionStores(deps: {
       purpose,
       keyPrefix: `ofa:${REDIS_KEY_VERSION}:${encodeURIComponent(middleware.name)}:`,
       sessionLifetimeSeconds: middleware.session.expiry,
+      refreshLockSeconds: refreshLockSecondsFor(requestBudgetSeconds(middleware.clientConfig)),
       // Sentinel means replicas that may be promoted: writes that matter wait for one.
       ...(redis.sentinel === undefined ? {} : { replicaAckTimeoutMs: REPLICA_ACK_TIMEOUT_MS }),
       log: deps.log.child({ middleware: middleware.name }),
@@ -125,5 +128,7 @@ function storeKey(middleware: MiddlewareConfig): string {
     sessionPurpose(middleware),
     middleware.session.expiry,
     middleware.session.store?.redis ?? null,
+    // The refresh lock's lifetime follows the provider's request budget.
+    requestBudgetSeconds(middleware.clientConfig),
   ]);
 }

@@ -359,6 +359,68 @@ describe('createRedisSessionStore on one server', () => {
     expect(await admin.exists(lock)).toBe(0);
   });
 
+  it('ends a login stored between a subject revocation’s index read and its deletes, if it was created before the cutoff', async () => {
+    const replicaB = await open();
+    const session = sampleSession({ subject: 'user-race', providerSid: 'sid-race-1' });
+    const createdAfter = sampleSession({ subject: 'user-race', providerSid: 'sid-race-2', createdAt: now + 6, renewedAt: now + 6 });
+    let racing: Promise<[string, string]> | undefined;
+    const client = createRedisConnection(redisConfig([server.address]), { log: logger.log });
+    // Replica A's revocation reads the index; replica B's callbacks store their logins right then.
+    const revoking = new Proxy(client, {
+      get(target, property) {
+        const value: unknown = Reflect.get(target, property, target);
+        if (property !== 'zrangebyscore' || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value;
+        return async (...args: unknown[]) => {
+          const listed: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+          racing ??= Promise.all([replicaB.create(session, now), replicaB.create(createdAfter, now + 6)]);
+          await racing;
+          return listed;
+        };
+      },
+    });
+    const replicaA = createRedisSessionStore({ client: revoking, sealer, purpose: PURPOSE, keyPrefix: prefix, sessionLifetimeSeconds: 86_400 });
+    try {
+      await replicaA.revokeSubject('https://idp.example', 'user-race', now + 5);
+      const [value, laterValue] = (await racing) ?? ['', ''];
+      expect(await replicaB.load(value, now + 6)).toBeUndefined();
+      expect((await replicaB.load(laterValue, now + 6))?.session.id).toBe(createdAfter.id);
+    } finally {
+      await closeRedisConnection(client);
+    }
+  });
+
+  it('ends a login whose provider session a back-channel logout ended before its callback stored it', async () => {
+    const store = await open();
+    await store.revokeProviderSession('https://idp.example', 'sid-ended-early', now);
+    const ended = await store.create(sampleSession({ providerSid: 'sid-ended-early' }), now + 1);
+    const otherLogin = await store.create(sampleSession({ providerSid: 'sid-still-on' }), now + 1);
+    expect(await store.load(ended, now + 1)).toBeUndefined();
+    expect(await store.load(otherLogin, now + 1)).toBeDefined();
+  });
+
+  it('ends a login created before a subject’s cutoff though stored after the revocation, and keeps a later one', async () => {
+    const store = await open();
+    await store.revokeSubject('https://idp.example', 'user-late', now + 5.25);
+    const before = await store.create(sampleSession({ subject: 'user-late', createdAt: now + 5, createdAtMs: (now + 5) * 1000 + 250 }), now + 6);
+    const after = await store.create(sampleSession({ subject: 'user-late', createdAt: now + 5, createdAtMs: (now + 5) * 1000 + 251 }), now + 6);
+    expect(await store.load(before, now + 6)).toBeUndefined();
+    expect(await store.load(after, now + 6)).toBeDefined();
+  });
+
+  it('drops ids of sessions that are gone from the subject index as new logins come', async () => {
+    const store = await open();
+    const subject = 'user-prune';
+    const old = [sampleSession({ subject }), sampleSession({ subject }), sampleSession({ subject })];
+    for (const session of old) await store.create(session, now);
+    const kept = old[1] as Session;
+    // Two of them expire (their keys go, as Redis lets them go).
+    await admin.del(sessionKey((old[0] as Session).id), sessionKey((old[2] as Session).id));
+    const fresh = sampleSession({ subject });
+    await store.create(fresh, now);
+    const [index] = await admin.keys(`${prefix}su[b]:*`);
+    expect((await admin.zrange(index as string, '0', '-1')).sort()).toEqual([kept.id, fresh.id].sort());
+  });
+
   it('tells a replica that waited for a refresh which then failed to try again later', async () => {
     const [holder, waiter] = await Promise.all([open(), open()]);
     const session = sampleSession();
@@ -470,6 +532,34 @@ describe('createRedisSessionStore through Sentinel', () => {
   });
 
   describeSessionStoreContract('redis store (sentinel)', () => storeOn(sentinelConfig()), { sharedBetweenInstances: true });
+
+  it('reads sessions while a write waits for a replica that does not answer (WAIT has a connection of its own)', async () => {
+    const store = await storeOn(sentinelConfig(), { replicaAckTimeoutMs: 30_000 });
+    const master = await group.currentMaster();
+    const replica = group.servers.find((server) => server.endpoint.port !== master.port);
+    if (replica === undefined) throw new Error('the group has no replica');
+    const admin = new Redis({ ...master, lazyConnect: true });
+    await admin.connect();
+    const waitPending = async (): Promise<boolean> => String(await admin.client('LIST')).includes('cmd=wait');
+    try {
+      const session = sampleSession();
+      const value = await store.create(session, now);
+      process.kill(replica.pid, 'SIGSTOP');
+      try {
+        const creating = store.create(sampleSession(), now);
+        await eventually('a WAIT pending on the master', waitPending);
+        expect((await store.load(value, now))?.session.id).toBe(session.id);
+        // Still pending after the read came back: the read did not queue behind it.
+        expect(await waitPending()).toBe(true);
+        await creating;
+      } finally {
+        process.kill(replica.pid, 'SIGCONT');
+      }
+    } finally {
+      admin.disconnect();
+      await store.close();
+    }
+  });
 
   it('never answers "no session" during a failover, and keeps reading and writing through the new master', async () => {
     const store = await storeOn(sentinelConfig());
