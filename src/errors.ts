@@ -29,7 +29,8 @@ export type ErrorCode =
   | 'OFA_STORE_UNAVAILABLE'
   | 'OFA_IDENTITY_HEADERS_TOO_LARGE'
   | 'OFA_PAR_REJECTED'
-  | 'OFA_BEARER_TOKEN_INVALID';
+  | 'OFA_BEARER_TOKEN_INVALID'
+  | 'OFA_INTROSPECTION_BUSY';
 
 export interface ErrorDescription {
   readonly status: number;
@@ -69,6 +70,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorDescription>> = Object
   OFA_IDENTITY_HEADERS_TOO_LARGE: { status: 500, title: 'Your identity is too large to pass on to the application.' },
   OFA_PAR_REJECTED: { status: 502, title: 'The identity provider refused to start the sign-in.' },
   OFA_BEARER_TOKEN_INVALID: { status: 401, title: 'The access token is not valid here.' },
+  OFA_INTROSPECTION_BUSY: { status: 503, title: 'Too many access tokens are being checked right now.', transient: true },
 });
 
 export class OfaError extends Error {

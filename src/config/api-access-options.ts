@@ -132,7 +132,7 @@ export function readBearerTokens(options: RawObject, path: string, sink: Problem
     if (!isRawObject(rawIntrospection)) {
       sink.error(introspectionPath, `must be a mapping; write "introspection: {}" to check opaque tokens with defaults (got ${describeType(rawIntrospection)})`);
     } else {
-      checkKnownKeys(rawIntrospection, introspectionPath, ['cacheSeconds', 'endpoint'], sink);
+      checkKnownKeys(rawIntrospection, introspectionPath, ['cacheSeconds', 'clientsWithoutAudience', 'endpoint'], sink);
       const cacheSeconds =
         readNumber(rawIntrospection, 'cacheSeconds', introspectionPath, { integer: true, min: 0 }, sink) ?? DEFAULT_INTROSPECTION_CACHE_SECONDS;
       if (cacheSeconds > MAX_INTROSPECTION_CACHE_SECONDS) {
@@ -141,7 +141,12 @@ export function readBearerTokens(options: RawObject, path: string, sink: Problem
       const endpoint = readOptionalString(rawIntrospection, 'endpoint', introspectionPath, sink);
       const endpointProblem = endpoint === undefined || endpoint === '' ? undefined : checkIssuerUrl(endpoint);
       if (endpointProblem !== undefined) sink.error(joinPath(introspectionPath, 'endpoint'), endpointProblem);
-      introspection = endpoint === undefined || endpoint === '' ? { cacheSeconds } : { cacheSeconds, endpoint };
+      const clientsWithoutAudience = readClientsWithoutAudience(rawIntrospection, introspectionPath, sink);
+      introspection = {
+        cacheSeconds,
+        ...(clientsWithoutAudience.length === 0 ? {} : { clientsWithoutAudience }),
+        ...(endpoint === undefined || endpoint === '' ? {} : { endpoint }),
+      };
     }
   }
   return {
@@ -150,6 +155,18 @@ export function readBearerTokens(options: RawObject, path: string, sink: Problem
     introspection,
     passToApplication: readBoolean(raw, 'passToApplication', here, sink) ?? false,
   };
+}
+
+/**
+ * An introspection answer without `aud` says only that the provider issued the token, to some
+ * client, for some API: it passes only for the clients the operator names here.
+ */
+function readClientsWithoutAudience(introspection: RawObject, path: string, sink: ProblemSink): string[] {
+  const clients = readStringList(introspection, 'clientsWithoutAudience', path, sink) ?? [];
+  if (clients.some((clientId) => clientId.trim() === '')) {
+    sink.error(joinPath(path, 'clientsWithoutAudience'), 'must list client IDs; an empty one would match no client and hide a typo');
+  }
+  return clients.filter((clientId) => clientId.trim() !== '');
 }
 
 /**

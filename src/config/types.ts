@@ -111,6 +111,8 @@ export type ClientAuthMethod =
 export interface IntrospectionConfig {
   /** Seconds an introspection answer is reused (never past the token's exp); 0 = every request asks. */
   readonly cacheSeconds: number;
+  /** Clients whose tokens pass when the introspection answer names no `aud`; without one listed, such tokens are refused. */
+  readonly clientsWithoutAudience?: readonly string[];
   /** Where to introspect when discovery names no introspection_endpoint (Ory Hydra serves it on its admin API only). */
   readonly endpoint?: string | undefined;
 }

@@ -318,7 +318,9 @@ export function createProviderFetch(
       }
       if (outcome.kind === 'response') return outcome.response;
 
-      const canRetry = attemptNo <= maxRetries && replayable;
+      // Introspection is never retried: every attempt is one more call a flood of made-up tokens
+      // would cost the provider; the caller answers 503 and its client tries again.
+      const canRetry = attemptNo <= maxRetries && replayable && endpoint !== 'introspection';
       let waitMs = retryDelayMs(attemptNo);
       let reason: string;
       if (outcome.kind === 'retry-response') {

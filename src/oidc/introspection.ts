@@ -3,6 +3,11 @@
  * client's own authentication. Answers are reused for a short, bounded time that never outlives
  * the token's exp: a revoked token is refused at the latest `cacheSeconds` after its revocation.
  * The cache is keyed by a hash of the token, never the token.
+ *
+ * Every unknown token costs an authenticated call at the provider, so a flood of made-up tokens
+ * must not become one at the provider (which would rate-limit the client and break sign-ins):
+ * calls per provider are capped (over the cap: 503 without a call), never retried, and refused
+ * tokens go to a small cache of their own so that they cannot evict the answers for good ones.
  */
 import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
@@ -12,31 +17,49 @@ import { invalidBearerToken } from './access-token.js';
 import { callingProviderEndpoint } from './http.js';
 import { safeOAuthWord } from './tokens.js';
 
-/** Distinct tokens remembered per provider; the least recently used go first. */
+/** Active tokens remembered per provider; the least recently used go first. */
 export const INTROSPECTION_CACHE_ENTRIES = 10_000;
+/** Refused tokens remembered per provider, apart from the active ones. */
+export const REFUSED_TOKEN_CACHE_ENTRIES = 1_000;
+/** Introspection calls one provider may have open at once, across every middleware that uses it. */
+export const MAX_CONCURRENT_INTROSPECTIONS = 16;
 const CLOCK_TOLERANCE_SECONDS = 30;
 
 type Claims = Readonly<Record<string, unknown>>;
 
 interface CachedAnswer {
-  /** Undefined: the provider said the token is not active. */
-  readonly claims: Claims | undefined;
+  readonly claims: Claims;
   readonly expiresAtSeconds: number;
 }
 
 export interface IntrospectionCache {
   readonly answers: Lru<string, CachedAnswer>;
-  /** One call per token at a time: concurrent requests with the same token share it. */
+  /** Tokens the provider called inactive, until when (epoch seconds). */
+  readonly refused: Lru<string, number>;
+  /** One call per token at a time: concurrent requests with the same token share it. Its size is the calls open now. */
   readonly inFlight: Map<string, Promise<Claims | undefined>>;
+  readonly maxConcurrent: number;
 }
 
-export function createIntrospectionCache(capacity: number = INTROSPECTION_CACHE_ENTRIES): IntrospectionCache {
-  return { answers: createLru(capacity), inFlight: new Map() };
+export interface IntrospectionCacheLimits {
+  readonly refusedEntries?: number;
+  readonly maxConcurrent?: number;
+}
+
+export function createIntrospectionCache(capacity: number = INTROSPECTION_CACHE_ENTRIES, limits: IntrospectionCacheLimits = {}): IntrospectionCache {
+  return {
+    answers: createLru(capacity),
+    refused: createLru(limits.refusedEntries ?? REFUSED_TOKEN_CACHE_ENTRIES),
+    inFlight: new Map(),
+    maxConcurrent: limits.maxConcurrent ?? MAX_CONCURRENT_INTROSPECTIONS,
+  };
 }
 
 export interface IntrospectionExpectations {
   readonly issuer: string;
   readonly audiences: readonly string[];
+  /** Clients whose tokens are accepted when the answer names no audience; none by default. */
+  readonly clientsWithoutAudience: readonly string[];
   readonly cacheSeconds: number;
   readonly nowSeconds: number;
 }
@@ -55,25 +78,45 @@ export async function introspectAccessToken(
   token: string,
   expected: IntrospectionExpectations,
 ): Promise<Claims> {
-  const key = tokenKey(token);
-  const now = expected.nowSeconds;
-  const cached = cache.answers.get(key);
-  let claims: Claims | undefined;
-  if (cached !== undefined && now < cached.expiresAtSeconds) {
-    claims = cached.claims;
-  } else {
-    if (cached !== undefined) cache.answers.delete(key);
-    let pending = cache.inFlight.get(key);
-    if (pending === undefined) {
-      pending = askProvider(configuration, token).finally(() => cache.inFlight.delete(key));
-      cache.inFlight.set(key, pending);
-    }
-    claims = await pending;
-    const ttl = cacheLifetime(claims, expected.cacheSeconds, now);
-    if (ttl > 0) cache.answers.set(key, { claims, expiresAtSeconds: now + ttl });
-  }
+  const claims = await activeClaims(configuration, cache, tokenKey(token), token, expected);
   if (claims === undefined) throw invalidBearerToken('the provider says the token is not active');
   checkIntrospectedClaims(claims, expected);
+  return claims;
+}
+
+/** The provider's answer for this token: from either cache, a call already open for it, or a new call within the cap. */
+async function activeClaims(
+  configuration: client.Configuration,
+  cache: IntrospectionCache,
+  key: string,
+  token: string,
+  expected: IntrospectionExpectations,
+): Promise<Claims | undefined> {
+  const now = expected.nowSeconds;
+  const cached = cache.answers.get(key);
+  if (cached !== undefined) {
+    if (now < cached.expiresAtSeconds) return cached.claims;
+    cache.answers.delete(key);
+  }
+  const refusedUntil = cache.refused.get(key);
+  if (refusedUntil !== undefined) {
+    if (now < refusedUntil) return undefined;
+    cache.refused.delete(key);
+  }
+  let pending = cache.inFlight.get(key);
+  if (pending === undefined) {
+    if (cache.inFlight.size >= cache.maxConcurrent) {
+      throw new OfaError('OFA_INTROSPECTION_BUSY', `${cache.maxConcurrent} token introspections are open at the provider already; not asking for another`);
+    }
+    pending = askProvider(configuration, token).finally(() => cache.inFlight.delete(key));
+    cache.inFlight.set(key, pending);
+  }
+  const claims = await pending;
+  const ttl = cacheLifetime(claims, expected.cacheSeconds, now);
+  if (ttl > 0) {
+    if (claims === undefined) cache.refused.set(key, now + ttl);
+    else cache.answers.set(key, { claims, expiresAtSeconds: now + ttl });
+  }
   return claims;
 }
 
@@ -100,11 +143,14 @@ async function askProvider(configuration: client.Configuration, token: string): 
 /** Our checks on an active token: RFC 7662 §4 leaves them to the resource server. */
 function checkIntrospectedClaims(claims: Claims, expected: IntrospectionExpectations): void {
   if (claims.iss !== undefined && claims.iss !== expected.issuer) throw invalidBearerToken('the introspected token names another issuer');
-  if (claims.aud !== undefined) {
-    const audiences = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : [];
+  const audiences = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : claims.aud === undefined ? [] : [claims.aud];
+  if (audiences.length > 0) {
     if (!audiences.some((audience) => typeof audience === 'string' && expected.audiences.includes(audience))) {
       throw invalidBearerToken('the introspected token is not for this audience');
     }
+  } else if (!(typeof claims.client_id === 'string' && expected.clientsWithoutAudience.includes(claims.client_id))) {
+    // Without an audience the answer says only "some token of this provider's": any client's, for any API.
+    throw invalidBearerToken('the introspected token names no audience, and its client is not in introspection.clientsWithoutAudience');
   }
   // A refresh token (or a DPoP-bound token, whose proof we cannot check) is not a bearer access token.
   if (claims.token_type !== undefined && !(typeof claims.token_type === 'string' && /^(bearer|access_token)$/i.test(claims.token_type))) {

@@ -11,11 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BearerTokensConfig } from '../../src/config/types.js';
 import { createCookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthResult } from '../support/forward-auth-client.js';
-import { startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
-import { obtainScriptTokens, revokeAtProvider } from '../support/script-tokens.js';
+import { startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
+import { obtainScriptTokens, revokeAtProvider, type ScriptClient } from '../support/script-tokens.js';
 import { startService, type TestService } from '../support/service.js';
 
 const APP = TEST_APP_ORIGIN;
+/** Another application registered at the same provider, whose tokens are not for this API. */
+const OTHER_CLIENT = { client_id: 'other-app', client_secret: 'other-app-secret-0123456789abcdef', redirect_uris: [`${TEST_APP_ORIGIN}/other-callback`] };
+const OTHER_SCRIPT_CLIENT: ScriptClient = { clientId: OTHER_CLIENT.client_id, clientSecret: OTHER_CLIENT.client_secret, redirectUri: OTHER_CLIENT.redirect_uris[0] ?? '' };
 const API_URL = `${APP}/api/items`;
 const RULE = 'Contains(`groups`, `admin`)';
 const FORWARD = { 'X-User': 'email', 'X-Groups': 'groups', 'X-Subject': 'sub' };
@@ -278,16 +281,19 @@ describe('opaque access tokens (RFC 7662 introspection)', () => {
   const introspections: string[] = [];
 
   beforeAll(async () => {
-    op = await startTestProvider();
+    op = await startTestProvider({ clients: [TEST_CLIENT, OTHER_CLIENT] });
     op.server.on('request', (incoming: IncomingMessage) => {
       if ((incoming.url ?? '').startsWith('/token/introspection')) introspections.push(incoming.headers.authorization?.startsWith('Basic ') === true ? 'basic' : 'other');
     });
     const audiences = ['https://api.example.test'];
+    // oidc-provider's opaque tokens carry no audience: the client whose tokens are accepted is named.
+    const clientsWithoutAudience = [TEST_CLIENT_ID];
     service = await startService({
       middlewares: [
-        { name: 'cached', issuer: op.issuer, claims: RULE, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences, introspection: { cacheSeconds: 30 } }) },
-        { name: 'uncached', issuer: op.issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences, introspection: { cacheSeconds: 0 } }) },
+        { name: 'cached', issuer: op.issuer, claims: RULE, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences, introspection: { cacheSeconds: 30, clientsWithoutAudience } }) },
+        { name: 'uncached', issuer: op.issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences, introspection: { cacheSeconds: 0, clientsWithoutAudience } }) },
         { name: 'jwt-only', issuer: op.issuer, bearerTokens: bearerTokens({ audiences }) },
+        { name: 'no-clients', issuer: op.issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences, introspection: { cacheSeconds: 0 } }) },
       ],
     });
   });
@@ -307,6 +313,15 @@ describe('opaque access tokens (RFC 7662 introspection)', () => {
     expect(script.authSetCookies).toEqual([]);
     expect(script.upstreamHeaders.authorization).toBeUndefined();
     expect(introspections.at(-1)).toBe('basic');
+  });
+
+  it('refuses an active token whose introspection names no audience, unless its client is listed', async () => {
+    const { accessToken } = await obtainScriptTokens(op);
+    expect((await callApi(service, 'uncached', `Bearer ${accessToken}`)).status).toBe(200);
+    expectInvalidToken(await callApi(service, 'no-clients', `Bearer ${accessToken}`), accessToken);
+    // Another client's token is active at the same provider, and for no API of ours.
+    const other = await obtainScriptTokens(op, 'alice', OTHER_SCRIPT_CLIENT);
+    expectInvalidToken(await callApi(service, 'uncached', `Bearer ${other.accessToken}`), other.accessToken);
   });
 
   it('answers 403 when the rule says no', async () => {

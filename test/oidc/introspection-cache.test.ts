@@ -1,6 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { cacheLifetime } from '../../src/oidc/introspection.js';
+import { randomBytes } from 'node:crypto';
+import * as client from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isOfaError } from '../../src/errors.js';
+import { cacheLifetime, createIntrospectionCache, introspectAccessToken } from '../../src/oidc/introspection.js';
 import { bearerTokenOf, bearerTokenShape } from '../../src/oidc/access-token.js';
+import { sendJson, startScriptedServer, type ScriptedServer } from '../support/scripted-server.js';
 
 describe('cacheLifetime', () => {
   const now = 1_000_000;
@@ -35,5 +39,39 @@ describe('bearerTokenOf', () => {
     expect(bearerTokenShape('eyJhbGciOiJSUzI1NiJ9.e30.c2ln')).toBe('jwt');
     expect(bearerTokenShape('a.b.c')).toBe('opaque');
     expect(bearerTokenShape('opaque-handle')).toBe('opaque');
+  });
+});
+
+describe('the cache of refused tokens', () => {
+  const API = 'https://api.example.test';
+  const GOOD = 'good-token-0123456789';
+  let provider: ScriptedServer;
+  let configuration: client.Configuration;
+
+  beforeAll(async () => {
+    // A provider that knows one token; every other is inactive.
+    provider = await startScriptedServer((request, res) => {
+      const token = new URLSearchParams(request.body).get('token');
+      sendJson(res, 200, token === GOOD ? { active: true, sub: 'alice', aud: API } : { active: false });
+    });
+    configuration = new client.Configuration({ issuer: provider.url, introspection_endpoint: `${provider.url}/introspect` }, 'forward-auth', 'client-secret');
+    client.allowInsecureRequests(configuration);
+  });
+  afterAll(async () => {
+    await provider?.stop();
+  });
+
+  it('keeps refused tokens apart, so a run of made-up tokens does not evict the answer for a good one', async () => {
+    const cache = createIntrospectionCache(2, { refusedEntries: 2 });
+    const expected = { issuer: provider.url, audiences: [API], clientsWithoutAudience: [], cacheSeconds: 30, nowSeconds: 1_000_000 };
+    await introspectAccessToken(configuration, cache, GOOD, expected);
+    expect(provider.requests.length).toBe(1);
+    for (let i = 0; i < 5; i += 1) {
+      const refusal = await introspectAccessToken(configuration, cache, randomBytes(16).toString('base64url'), expected).catch((error: unknown) => error);
+      expect(isOfaError(refusal) && refusal.code).toBe('OFA_BEARER_TOKEN_INVALID');
+    }
+    expect(provider.requests.length).toBe(6);
+    await introspectAccessToken(configuration, cache, GOOD, expected);
+    expect(provider.requests.length).toBe(6);
   });
 });

@@ -46,12 +46,19 @@ export async function checkBearerToken(
     } else if (settings.introspection !== undefined) {
       claims = await introspectAccessToken(configuration, introspectionCacheOf(rt.provider), token, {
         ...expected,
+        clientsWithoutAudience: settings.introspection.clientsWithoutAudience ?? [],
         cacheSeconds: settings.introspection.cacheSeconds,
       });
     } else {
       throw invalidBearerToken('an opaque token, and bearerTokens.introspection is off');
     }
   } catch (error) {
+    // An answer we cannot use (an introspection `active` that is not a boolean, a key set that is
+    // not one) fails closed with the table's status, 502: a retry would get the same answer.
+    if (isOfaError(error) && error.code === 'OFA_PROVIDER_RESPONSE') {
+      rt.log.warn({ code: error.code, reason: error.message }, 'bearer token not checked: the provider sent an answer we cannot use');
+      return { kind: 'error', code: error.code, detail: 'the identity provider sent an answer we cannot use', retryUrl: undefined, cookies: [] };
+    }
     if (!isOfaError(error) || error.code !== 'OFA_BEARER_TOKEN_INVALID') throw error;
     rt.log.info({ code: error.code, reason: error.message }, 'bearer token refused');
     return { kind: 'deny', code: 'OFA_BEARER_TOKEN_INVALID', reason: 'the access token is not valid here', cookies: [], bearerError: 'invalid_token' };
