@@ -34,6 +34,8 @@ type AnswerBody =
       readonly cookies: readonly string[];
       /** A refused bearer token: the RFC 6750 §3.1 error code its WWW-Authenticate names. */
       readonly bearerError?: 'invalid_token' | 'insufficient_scope';
+      /** A signed-in user refused (403): the absolute logout URL the page offers, to switch user. */
+      readonly signOutUrl?: string;
     }
   | {
       readonly kind: 'error';

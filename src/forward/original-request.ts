@@ -25,7 +25,17 @@ export interface AuthRequestInput {
   readonly secure?: boolean;
 }
 
-export type ReconstructResult = { readonly ok: true; readonly request: OriginalRequest } | { readonly ok: false; readonly reason: string };
+export type ReconstructResult =
+  | {
+      readonly ok: true;
+      readonly request: OriginalRequest;
+      /**
+       * The peer is not trusted yet sent X-Forwarded-* (ignored), and this is the first time it
+       * did: most likely server.trustedProxies does not name the proxy, which the caller warns of.
+       */
+      readonly untrustedPeerForwarded?: true;
+    }
+  | { readonly ok: false; readonly reason: string };
 
 export const MAX_URI_LENGTH = 8 * 1024;
 const MAX_HOSTNAME_LENGTH = 253;
@@ -98,7 +108,20 @@ export function reconstructOriginalRequest(input: AuthRequestInput, isTrusted: I
 
   const end = uri.search(/[?#]/);
   const rawPath = end < 0 ? uri : uri.slice(0, end);
-  return { ok: true, request: { method, url, rawPath, trustedForwarding: trusted } };
+  const request: OriginalRequest = { method, url, rawPath, trustedForwarding: trusted };
+  if (!trusted && sendsForwardedHeaders(input.headers) && isTrusted.firstIgnoredForwarding(input.peerAddress)) {
+    return { ok: true, request, untrustedPeerForwarded: true };
+  }
+  return { ok: true, request };
+}
+
+function sendsForwardedHeaders(headers: IncomingHttpHeaders): boolean {
+  return (
+    headers['x-forwarded-host'] !== undefined ||
+    headers['x-forwarded-proto'] !== undefined ||
+    headers['x-forwarded-uri'] !== undefined ||
+    headers['x-forwarded-method'] !== undefined
+  );
 }
 
 /**

@@ -6,6 +6,7 @@ import type { ErrorCode } from '../errors.js';
 import { proxyKindOf, type Answer } from '../forward/answer.js';
 import { handleForwardAuth } from '../forward/handle-forward-auth.js';
 import { reconstructOriginalRequest } from '../forward/original-request.js';
+import { createPlainHttpCookieCheck } from '../forward/plain-http-cookies.js';
 import type { MiddlewareRuntime } from '../forward/runtime.js';
 import { createTelemetry, UNKNOWN_MIDDLEWARE, type DecisionOutcome, type Telemetry } from '../observability/telemetry.js';
 import type { ProviderClient } from '../oidc/discovery.js';
@@ -87,6 +88,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
   limitConnections(fastify.server, config.server, log);
   answerConnectRequests(fastify);
   const clientErrors = createRateLimitedLog(log, { level: 'info', message: 'refused a request the client got wrong', linesPerWindow: 10, windowMs: 60_000 });
+  const plainHttpCookies = createPlainHttpCookieCheck();
   // The subrequest's body (if a proxy forwards one) is not ours to interpret here.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -97,7 +99,8 @@ export function buildApp(config: Config, deps: AppDeps): App {
     let ready = true;
     for (const [name, runtime] of current.middlewares) {
       const state = runtime.provider.state();
-      const sessionStore = runtime.store.isAvailable() ? 'ready' : 'unavailable';
+      // A hung Redis keeps its connection 'ready': only an answer within the timeout says it serves.
+      const sessionStore = runtime.store.isAvailable() && (await (runtime.store.ping?.() ?? true)) ? 'ready' : 'unavailable';
       states[name] = { ...state, sessionStore };
       if (state.status !== 'ready' || sessionStore !== 'ready') ready = false;
     }
@@ -140,12 +143,18 @@ export function buildApp(config: Config, deps: AppDeps): App {
           generation.isTrusted,
         );
         if (!reconstructed.ok) {
-          runtime.log.info({ reason: reconstructed.reason }, 'rejected a malformed forward-auth request');
+          runtime.log.info({ code: 'OFA_REQUEST_INVALID', reason: reconstructed.reason }, 'rejected a malformed forward-auth request');
           sendError(reply, 'OFA_REQUEST_INVALID', false, reconstructed.reason, undefined);
           metrics.recordDecision('invalid_request', 'OFA_REQUEST_INVALID', elapsedSeconds());
           return reply;
         }
         const original = reconstructed.request;
+        if (reconstructed.untrustedPeerForwarded === true) {
+          log.warn(
+            { peer: request.socket.remoteAddress },
+            'ignored X-Forwarded-* from a peer not in server.trustedProxies: if it is your proxy, add its address there (logged once per peer)',
+          );
+        }
         const proxy = proxyKindOf(request.headers['x-forward-auth-proxy'], original.trustedForwarding);
         const body = Buffer.isBuffer(request.body) ? request.body : undefined;
         const span = tracing?.startDecision(name, {
@@ -164,6 +173,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
           span?.end('error', 500, 'OFA_INTERNAL');
           throw error;
         }
+        answer = plainHttpCookies(runtime.config, runtime.log, original, answer);
         writeAnswer(reply, answer, proxy, wantsHtml(request));
         const seconds = elapsedSeconds();
         const { outcome, code } = describeDecision(answer);
@@ -177,6 +187,8 @@ export function buildApp(config: Config, deps: AppDeps): App {
             path: original.rawPath,
             status: reply.statusCode,
             decision: answer.kind,
+            outcome,
+            code,
             clientusername: answer.kind === 'allow' ? answer.username : undefined,
             ms: seconds * 1e3,
             trace_id: span?.traceId,

@@ -16,12 +16,34 @@ code{background:#f3f3f3;padding:0 .25rem}</style></head>
 `;
 }
 
-export function errorPage(options: { title: string; detail: string; code: string; retryUrl: string | undefined }): string {
+export interface ErrorPageOptions {
+  readonly title: string;
+  readonly detail: string;
+  readonly code: string;
+  readonly retryUrl: string | undefined;
+  /** A signed-in user who is refused: offer to sign out (the logout URL, when one is configured) and in as someone else. */
+  readonly switchUser?: { readonly signOutUrl: string | undefined } | undefined;
+}
+
+export function errorPage(options: ErrorPageOptions): string {
   const retry = options.retryUrl === undefined ? '' : `<p><a href="${escapeHtml(options.retryUrl)}">Try again</a></p>`;
   return page(
     options.title,
-    `<h1>${escapeHtml(options.title)}</h1><p>${escapeHtml(options.detail)}.</p>${retry}<p><small>Error code: <code>${escapeHtml(options.code)}</code></small></p>`,
+    `<h1>${escapeHtml(options.title)}</h1><p>${escapeHtml(options.detail)}.</p>${retry}${switchUserLine(options.switchUser)}${codeLine(options.code)}`,
   );
+}
+
+function switchUserLine(switchUser: ErrorPageOptions['switchUser']): string {
+  if (switchUser === undefined) return '';
+  if (switchUser.signOutUrl === undefined) {
+    // Without a logout URL we cannot end the session; the provider's own sign-out is the way.
+    return '<p>To use another account, sign out at your identity provider and open this page again.</p>';
+  }
+  return `<p><a href="${escapeHtml(switchUser.signOutUrl)}">Sign out</a> to use another account.</p>`;
+}
+
+function codeLine(code: string): string {
+  return `<p><small>Error code: <code>${escapeHtml(code)}</code></small></p>`;
 }
 
 export function signedOutPage(): string {
@@ -36,6 +58,6 @@ export function confirmLogoutPage(logoutUrl: string): string {
   );
 }
 
-export function unavailablePage(cause: string): string {
-  return page('Try again shortly', `<h1>Sign-in is not available right now.</h1><p>${escapeHtml(cause)} Try again in a few seconds.</p>`);
+export function unavailablePage(cause: string, code: string): string {
+  return page('Try again shortly', `<h1>Sign-in is not available right now.</h1><p>${escapeHtml(cause)} Try again in a few seconds.</p>${codeLine(code)}`);
 }

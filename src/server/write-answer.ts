@@ -33,7 +33,7 @@ export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKin
       return reply.code(302).header('Location', answer.location).send();
     case 'deny':
       setChallenge(reply, answer);
-      return sendError(reply, answer.code, wantsHtml, answer.reason, undefined);
+      return sendError(reply, answer.code, wantsHtml, answer.reason, undefined, undefined, switchUserOffer(answer));
     case 'error':
       return sendError(reply, answer.code, wantsHtml, answer.detail, answer.retryUrl);
     case 'signed-out':
@@ -54,7 +54,7 @@ export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKin
     case 'unavailable':
       reply.code(503).header('Retry-After', String(answer.retryAfterSeconds));
       return wantsHtml
-        ? reply.type('text/html; charset=utf-8').send(unavailablePage(ERROR_TABLE[answer.code].title))
+        ? reply.type('text/html; charset=utf-8').send(unavailablePage(ERROR_TABLE[answer.code].title, answer.code))
         : reply.send({ error: answer.code, message: ERROR_TABLE[answer.code].title });
   }
 }
@@ -104,6 +104,11 @@ function setChallenge(reply: FastifyReply, answer: Extract<Answer, { kind: 'deny
   }
 }
 
+/** A signed-in browser user the rule refused may sign out and in as someone else; a bearer token may not. */
+function switchUserOffer(answer: Extract<Answer, { kind: 'deny' }>): { readonly signOutUrl: string | undefined } | undefined {
+  return answer.code === 'OFA_CLAIMS_DENIED' && answer.bearerError === undefined ? { signOutUrl: answer.signOutUrl } : undefined;
+}
+
 /** Status and words from the one table; the detail is ours and safe to show, never a provider's text. */
 export function sendError(
   reply: FastifyReply,
@@ -112,9 +117,10 @@ export function sendError(
   detail: string,
   retryUrl: string | undefined,
   status: number = ERROR_TABLE[code].status,
+  switchUser?: { readonly signOutUrl: string | undefined },
 ): FastifyReply {
   const { title } = ERROR_TABLE[code];
   reply.code(status).header('Cache-Control', 'no-store');
   if (!wantsHtml) return reply.send({ error: code, message: title });
-  return reply.type('text/html; charset=utf-8').send(errorPage({ title, detail, code, retryUrl }));
+  return reply.type('text/html; charset=utf-8').send(errorPage({ title, detail, code, retryUrl, switchUser }));
 }

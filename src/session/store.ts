@@ -39,6 +39,12 @@ export interface SessionStore {
    * no login starts then, since its callback could not keep the session.
    */
   isAvailable(): boolean;
+  /**
+   * Readiness: true when the backing service answers a round trip within its command timeout.
+   * A paused or hung server keeps its connection open, so isAvailable alone stays true. Absent
+   * for stores with nothing to ask (the cookie store).
+   */
+  ping?(): Promise<boolean>;
   /** Undefined when the cookie does not open, the session has expired (now ≥ expiresAt) or was revoked. */
   load(cookieValue: string, nowSeconds: number): Promise<LoadedSession | undefined>;
   /** Keeps a new session (a login); the cookie value that carries or points to it. */

@@ -75,7 +75,13 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
     if (rt.claims !== undefined && rt.log.isLevelEnabled('debug')) {
       rt.log.debug({ explanation: rt.claims.explain(sources) }, 'claims expression denied the request');
     }
-    return { kind: 'deny', code: 'OFA_CLAIMS_DENIED', reason: 'the claims expression does not allow this user', cookies: refreshedCookies() };
+    return {
+      kind: 'deny',
+      code: 'OFA_CLAIMS_DENIED',
+      reason: 'the claims expression does not allow this user',
+      cookies: refreshedCookies(),
+      ...(rt.urls.logout === undefined ? {} : { signOutUrl: resolveParsedUrlOption(rt.urls.logout, request.original.url).href }),
+    };
   }
 
   const lifetime = rt.config.session.expiry;
