@@ -34,14 +34,14 @@ const isCount = (value: unknown): value is number => Number.isSafeInteger(value)
 const isText = (value: unknown): value is string => typeof value === 'string' && value.length > 0;
 
 export function isRevocationEvent(value: unknown): value is RevocationEvent {
-  if (!isRecord(value) || !isText(value.middleware) || !isTime(value.nowSeconds) || !isTime(value.lifetimeSeconds)) return false;
+  if (!isRecord(value) || !isText(value.middleware) || !isTime(value.lifetimeSeconds)) return false;
   switch (value.kind) {
     case 'session':
-      return isRecord(value.session) && isText(value.session.id) && isTime(value.session.expiresAt);
+      return isTime(value.nowSeconds) && isRecord(value.session) && isText(value.session.id) && isTime(value.session.expiresAt);
     case 'provider-session':
-      return isText(value.issuer) && isText(value.providerSid);
+      return isTime(value.nowSeconds) && isText(value.issuer) && isText(value.providerSid);
     case 'subject':
-      return isText(value.issuer) && isText(value.subject);
+      return isTime(value.cutoffSeconds) && isText(value.issuer) && isText(value.subject);
     default:
       return false;
   }

@@ -134,7 +134,20 @@ export function startRevocationRelay(options: { readonly log: Logger }): Revocat
   };
 }
 
+/**
+ * A subject's cutoff may lie before its arrival (a logout token's iat): its revocation is kept
+ * this much longer, at least as long as the workers' own memory keeps it.
+ */
+const CUTOFF_LAG_ALLOWANCE_SECONDS = 600;
+
 /** Past this no session the event matches can still be alive. */
 function keptUntil(event: RevocationEvent): number {
-  return event.kind === 'session' ? event.session.expiresAt : event.nowSeconds + event.lifetimeSeconds;
+  switch (event.kind) {
+    case 'session':
+      return event.session.expiresAt;
+    case 'provider-session':
+      return event.nowSeconds + event.lifetimeSeconds;
+    case 'subject':
+      return event.cutoffSeconds + CUTOFF_LAG_ALLOWANCE_SECONDS + event.lifetimeSeconds;
+  }
 }

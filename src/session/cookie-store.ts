@@ -123,7 +123,7 @@ export function createCookieSessionStore(options: CookieSessionStoreOptions): Se
     revoke: (session: Session, nowSeconds: number) => revocations.revokeSession(session, nowSeconds, lifetimeSeconds),
     revokeProviderSession: (issuer: string, providerSid: string, nowSeconds: number) =>
       revocations.revokeProviderSession(issuer, providerSid, nowSeconds, lifetimeSeconds),
-    revokeSubject: (issuer: string, subject: string, nowSeconds: number) => revocations.revokeSubject(issuer, subject, nowSeconds, lifetimeSeconds),
+    revokeSubject: (issuer: string, subject: string, cutoffSeconds: number) => revocations.revokeSubject(issuer, subject, cutoffSeconds, lifetimeSeconds),
     refresh,
     recordLogoutToken: async (issuer: string, jti: string, untilSeconds: number, nowSeconds: number) =>
       revocations.recordOnce(`${issuer}\0${jti}`, untilSeconds, nowSeconds),

@@ -26,7 +26,8 @@ export type RevocationEvent =
       readonly middleware: string;
       readonly issuer: string;
       readonly subject: string;
-      readonly nowSeconds: number;
+      /** Sessions of the subject created at or before this (to the millisecond) are revoked. */
+      readonly cutoffSeconds: number;
       readonly lifetimeSeconds: number;
     };
 
@@ -47,7 +48,7 @@ export interface MiddlewareRevocations {
   /** `lifetimeSeconds`: session.expiry when revoked, how long a matching session could still be alive. */
   revokeSession(session: Session, nowSeconds: number, lifetimeSeconds: number): Promise<void>;
   revokeProviderSession(issuer: string, providerSid: string, nowSeconds: number, lifetimeSeconds: number): Promise<void>;
-  revokeSubject(issuer: string, subject: string, nowSeconds: number, lifetimeSeconds: number): Promise<void>;
+  revokeSubject(issuer: string, subject: string, cutoffSeconds: number, lifetimeSeconds: number): Promise<void>;
   recordOnce(key: string, untilSeconds: number, nowSeconds: number): Promise<boolean>;
 }
 
@@ -117,7 +118,7 @@ export function createRevocationHub(options: RevocationHubOptions = {}): Revocat
         memory.revokeProviderSession(event.issuer, event.providerSid, event.nowSeconds);
         break;
       case 'subject':
-        memory.revokeSubject(event.issuer, event.subject, event.nowSeconds);
+        memory.revokeSubject(event.issuer, event.subject, event.cutoffSeconds);
         break;
     }
     for (const listener of listeners) listener(event);
@@ -147,8 +148,8 @@ export function createRevocationHub(options: RevocationHubOptions = {}): Revocat
           revoke({ kind: 'session', middleware, session: withoutSecrets(session), nowSeconds, lifetimeSeconds }),
         revokeProviderSession: (issuer: string, providerSid: string, nowSeconds: number, lifetimeSeconds: number) =>
           revoke({ kind: 'provider-session', middleware, issuer, providerSid, nowSeconds, lifetimeSeconds }),
-        revokeSubject: (issuer: string, subject: string, nowSeconds: number, lifetimeSeconds: number) =>
-          revoke({ kind: 'subject', middleware, issuer, subject, nowSeconds, lifetimeSeconds }),
+        revokeSubject: (issuer: string, subject: string, cutoffSeconds: number, lifetimeSeconds: number) =>
+          revoke({ kind: 'subject', middleware, issuer, subject, cutoffSeconds, lifetimeSeconds }),
         async recordOnce(key: string, untilSeconds: number, nowSeconds: number): Promise<boolean> {
           const scoped = `${middleware}\0${key}`;
           if (share !== undefined) return share.recordOnce(scoped, untilSeconds, nowSeconds);
