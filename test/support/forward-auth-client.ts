@@ -1,8 +1,11 @@
 /**
- * Traefik's ForwardAuth middleware, reproduced for tests because the Traefik binary cannot be
- * installed here. It follows Traefik v3.7.9 (and v2.11.53 where `version: 'v2.11'` says so), read
- * from pkg/middlewares/auth/forward.go, pkg/middlewares/forwardedheaders/forwarded_header.go and
- * pkg/server/server_entrypoint_tcp.go at those tags; as strict as Traefik and no stricter:
+ * A REPRODUCTION of Traefik's ForwardAuth middleware in TypeScript, not Traefik: the fast,
+ * in-process client that the flow, hostile and observability tests drive our service with.
+ * Traefik's behaviour itself is proven against the real binaries (v3 and v2.11, built by
+ * deploy/peers/build.sh) in test/deploy/traefik-*.test.ts and test/browser/traefik.test.ts; this
+ * file only has to agree with them. It was read from pkg/middlewares/auth/forward.go,
+ * pkg/middlewares/forwardedheaders/forwarded_header.go and pkg/server/server_entrypoint_tcp.go
+ * (v3.7.9, and v2.11.53 where `version: 'v2.11'` says so):
  * - the entry point (default settings, the client not in forwardedHeaders.trustedIPs) deletes only
  *   the X-headers it manages — X-Forwarded-Proto, -For, -Host, -Port, -Server, -Uri, -Method,
  *   -Prefix, -Tls-Client-Cert, -Tls-Client-Cert-Info and X-Real-Ip, with their underscore
@@ -13,8 +16,7 @@
  * - the entry point also rewrites the request target before any middleware: percent-encoded
  *   unreserved characters decoded and other escapes upper-cased (normalizePath), dot segments and
  *   repeated slashes removed (sanitizePath, on by default), and `;` in the query turned into `&`
- *   (http.AllowQuerySemicolons, encodeQuerySemicolons being off by default). X-Forwarded-Uri is
- *   that rewritten target;
+ *   (http.AllowQuerySemicolons). X-Forwarded-Uri is that rewritten target;
  * - the auth request is a GET to `address` as configured (no path appended, no body), carrying the
  *   request's headers minus those named in Connection and forward.go's hopHeaders (Connection,
  *   Keep-Alive, Te, Trailers, Transfer-Encoding, Upgrade: Proxy-Authorization is kept). Without
@@ -22,10 +24,9 @@
  *   and -Uri; with it, writeHeader() deletes the managed X-headers first when false, appends the
  *   client to X-Forwarded-For, and sets -Method, -Proto, -Port, -Host and -Uri only where missing.
  *   `preserveRequestMethod` (v3.4+) keeps the original method, `forwardBody` (v3.3+) sends the body
- *   (`maxBodySize` is not modelled: its default, -1, reads any size);
- * - the auth request has a 30 s timeout (http.Client.Timeout, headers and body): a failure or a
- *   timeout answers a bare 500 (no headers, no body); a body over `maxResponseBodySize` a bare 401
- *   (no limit when it is not set, as in Traefik, which then logs a warning);
+ *   (`maxBodySize` is not modelled);
+ * - the auth request has a 30 s timeout: a failure or a timeout answers a bare 500; a body over
+ *   `maxResponseBodySize` a bare 401 (no limit when it is not set);
  * - redirects are never followed;
  * - non-2xx: status, body and all headers but the hop-by-hop ones (every Set-Cookie) go to the
  *   client, and a relative Location is resolved against the auth address unless
@@ -33,17 +34,14 @@
  * - 2xx: for each authResponseHeaders name, the request header is deleted then copied from the
  *   auth response if present; authResponseHeadersRegex likewise (unanchored match); Set-Cookie
  *   reaches the client only for names in addAuthCookiesToResponse (v3.0+; v2.11 drops them all).
- * Not modelled: the Go client's Accept-Encoding: gzip, Traefik re-serialising cookies, the
- * reverse proxy's own X-Forwarded-For on the way to the application, authSigninURL, 499 on a
- * client that went away.
+ * Not modelled: the entry point's underscoreHeadersStrategy, the Go client's Accept-Encoding: gzip,
+ * Traefik re-serialising cookies, the reverse proxy's own X-Forwarded-For on the way to the
+ * application, authSigninURL, 499 on a client that went away.
  * The client is a browser with a cookie jar: what reaches "the client" is stored in the jar.
  */
 import { request, type Dispatcher } from 'undici';
 import { createCookieJar, type CookieJar } from './cookie-jar.js';
 import { completeLogin, type CompleteLoginOptions } from './op.js';
-
-/** The Traefik release this reproduction was read from. */
-export const TRAEFIK_VERSION_FOLLOWED = 'v3.7.9 (v2.11.53 with version: v2.11)';
 
 /** forward.go `hopHeaders` (oxy's names: "Trailers", not "Trailer"). Proxy-Authorization is kept. */
 const HOP_BY_HOP = ['connection', 'keep-alive', 'te', 'trailers', 'transfer-encoding', 'upgrade'];
@@ -102,12 +100,6 @@ export interface ForwardAuthOptions {
   readonly trustForwardHeader?: boolean;
   /** Traefik `maxResponseBodySize` in bytes; unset (or negative) reads any size. */
   readonly maxResponseBodySize?: number;
-  /**
-   * The entry point's `http.underscoreHeadersStrategy` (v2.11.51+, v3.6.22+; default keep): with
-   * keep, a client's X_Forwarded_User passes authResponseHeaders (which delete X-Forwarded-User
-   * only) and reaches the application; `reject` is not modelled.
-   */
-  readonly underscoreHeadersStrategy?: 'keep' | 'delete';
   /** Traefik's is a fixed 30 s; tests shorten it to see the bare 500 without waiting. */
   readonly timeoutMs?: number;
   /** Traefik v2.11 drops every Set-Cookie of a 2xx auth response. */
@@ -194,9 +186,6 @@ export async function forwardAuth(
   if (cookie !== undefined) browserHeaders.cookie = cookie;
   delete browserHeaders.host;
   const v2 = options.version === 'v2.11';
-  if (options.underscoreHeadersStrategy === 'delete') {
-    for (const name of Object.keys(browserHeaders)) if (name.includes('_')) delete browserHeaders[name];
-  }
 
   // The entry point (forwardedheaders.XForwarded, client untrusted): managed X-headers deleted...
   const entry: Record<string, string> = {};
