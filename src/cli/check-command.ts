@@ -1,6 +1,7 @@
 import { stringify } from 'yaml';
 import { loadConfig, maskConfig, type LoadConfigDeps } from '../config/index.js';
 import { bearerAudienceWarnings } from '../config/api-access-options.js';
+import { securityWarnings } from '../config/security-warnings.js';
 import { CONFIG_ENV, parseConfigArguments, reportProblems } from './config-argument.js';
 import type { CliIo } from './io.js';
 
@@ -40,7 +41,7 @@ export async function runCheckCommand(argv: string[], io: CliIo, deps: LoadConfi
   const { server, middlewares } = maskConfig(result.config);
   io.stdout(stringify({ server, middlewares }, { lineWidth: 0 }));
   const bearerWarnings = Object.values(result.config.middlewares).flatMap(bearerAudienceWarnings);
-  for (const warning of [...result.config.warnings, ...bearerWarnings]) io.stderr(`${file}: warning: ${warning}\n`);
+  for (const warning of [...result.config.warnings, ...bearerWarnings, ...securityWarnings(result.config)]) io.stderr(`${file}: warning: ${warning}\n`);
   const names = Object.keys(result.config.middlewares);
   io.stderr(`${file}: valid (${names.length} middleware${names.length === 1 ? '' : 's'}: ${names.join(', ')})\n`);
   return 0;

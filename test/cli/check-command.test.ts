@@ -174,6 +174,52 @@ describe('check command', () => {
     );
   });
 
+  it('warns, and still exits 0, when the Redis session store or the provider connection skips certificate verification', async () => {
+    const file = join(dir, 'insecure-tls.yaml');
+    await writeFile(
+      file,
+      `server: { secrets: ["${SESSION_SECRET}"] }\nmiddlewares:\n` +
+        `  app: { issuer: "https://id.example.com", redirectUrl: /cb, clientID: c, clientSecret: s, clientConfig: { tls: { insecureSkipVerify: true } },\n` +
+        `         session: { store: { redis: { endpoints: ["redis.internal:6380"], tls: { insecureSkipVerify: true } } } } }\n` +
+        `  verified: { issuer: "https://id.example.com", redirectUrl: /cb, clientID: c, clientSecret: s, session: { store: { redis: { endpoints: ["redis.internal:6380"], tls: {} } } } }\n`,
+    );
+    const io = captureIo();
+
+    const code = await runCheckCommand(['--config', file], io);
+
+    expect(code).toBe(0);
+    expect(io.err()).toBe(
+      `${file}: warning: middlewares.app.clientConfig.tls.insecureSkipVerify: is true: the identity provider's certificate is not verified, so whoever is on the path can answer in its name (set tls.ca instead)\n` +
+        `${file}: warning: middlewares.app.session.store.redis.tls.insecureSkipVerify: is true: the Redis server's certificate is not verified, so whoever is on the path can read and change sessions (set tls.caBundle instead)\n` +
+        `${file}: valid (2 middlewares: app, verified)\n`,
+    );
+  });
+
+  it('warns when /metrics is served on a listen address that is not loopback, unless metricsListen takes it elsewhere', async () => {
+    const middlewares = `middlewares:\n  app: { issuer: "https://id.example.com", redirectUrl: /cb, clientID: c, clientSecret: s }\n`;
+    const warningsFor = async (server: string, env: NodeJS.ProcessEnv = {}): Promise<string[]> => {
+      const file = join(dir, 'metrics.yaml');
+      await writeFile(file, `server: { secrets: ["${SESSION_SECRET}"]${server} }\n${middlewares}`);
+      const io = captureIo(env);
+      expect(await runCheckCommand(['--config', file], io)).toBe(0);
+      return io.err().split('\n').filter((line) => line.includes(': warning: '));
+    };
+
+    const exposed = await warningsFor(', listen: "0.0.0.0:4181"');
+    expect(exposed).toEqual([
+      expect.stringContaining(
+        'warning: server.metricsListen: is unset while server.listen (0.0.0.0) is not a loopback address: /metrics (middleware names, decision counts, provider errors) is served to whoever reaches the service',
+      ),
+    ]);
+    expect(await warningsFor('', { OIDC_FORWARD_AUTH_LISTEN: '[::]:4181' })).toHaveLength(1);
+    expect(await warningsFor(', listen: "10.0.0.5:4181"')).toHaveLength(1);
+    expect(await warningsFor('')).toEqual([]);
+    expect(await warningsFor(', listen: "127.0.0.2:4181"')).toEqual([]);
+    expect(await warningsFor(', listen: "[::1]:4181"')).toEqual([]);
+    expect(await warningsFor(', listen: "localhost:4181"')).toEqual([]);
+    expect(await warningsFor(', listen: "0.0.0.0:4181", metricsListen: "127.0.0.1:9464"')).toEqual([]);
+  });
+
   it('refuses a __Host- cookie name with a domain, naming the middleware and the field, and exits 1', async () => {
     const file = join(dir, 'host-prefix.yaml');
     await writeFile(
