@@ -1,9 +1,10 @@
 /**
- * Back-channel logout through real Caddy (Debian's 2.6.2 and the current v2 release) running the shipped example with its
- * `handle /backchannel-logout` route turned on, in front of our real service (cookie store and
- * Redis store), the real oidc-provider and the demo's echo application: alice signs in through
- * Caddy, signs out at the provider itself, the provider's logout token reaches the service through
- * Caddy, and a copy of her session cookie opens nothing afterwards; bob stays signed in.
+ * Back-channel logout through real Caddy (Debian's 2.6.2 and the current v2 release) running the
+ * shipped example with its `handle /backchannel-logout` route turned on, in front of our real
+ * service (cookie store and Redis store), the real oidc-provider and the demo's echo application:
+ * alice signs in through Caddy, signs out at the provider itself, the provider's logout token
+ * reaches the service through Caddy, and a copy of her session cookie opens nothing afterwards;
+ * bob stays signed in.
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../deploy/demo/echo-upstream.js';

@@ -1,6 +1,6 @@
 /**
- * What real Caddy (Debian's 2.6.2 and the current v2 release) does with the shipped example, in front of a
- * scripted auth server: the facts docs/proxies.md states and the service's Caddy behaviour rests
+ * What real Caddy (Debian's 2.6.2 and the current v2 release) does with the shipped example, in
+ * front of a scripted auth server: the facts docs/proxies.md states and the service's Caddy behaviour rests
  * on (2xx Set-Cookie dropped, a missing copied header arriving as placeholder text, an empty one
  * arriving empty, non-2xx answers relayed whole). If a Caddy upgrade changes one, this file says
  * which.

@@ -1,8 +1,8 @@
 /**
- * The whole login through real Caddy (Debian's 2.6.2 and the current v2 release) running the shipped example, in front of
- * our real service, the real oidc-provider and the demo's echo application: sign-in, identity
- * headers, API refusals, sliding renewal riding a 302 (Caddy drops Set-Cookie on a 2xx auth
- * answer) and logout.
+ * The whole login through real Caddy (Debian's 2.6.2 and the current v2 release) running the
+ * shipped example, in front of our real service, the real oidc-provider and the demo's echo
+ * application: sign-in, identity headers, API refusals, sliding renewal riding a 302 (Caddy drops
+ * Set-Cookie on a 2xx auth answer) and logout.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../deploy/demo/echo-upstream.js';

@@ -2,8 +2,9 @@
  * A refresh token is spent only when its successor can reach the browser. Caddy passes no
  * Set-Cookie of a 2xx forward-auth answer: with cookie sessions, a background request whose access
  * token has expired goes on with the still-valid session, and the refresh waits for the next page
- * load, whose 302 back to the same URL carries the new cookie. Real Caddy (Debian's 2.6.2 and the current v2 release), the real
- * oidc-provider rotating refresh tokens and revoking the whole grant when a spent one comes back.
+ * load, whose 302 back to the same URL carries the new cookie. Real Caddy (Debian's 2.6.2 and the
+ * current v2 release), the real oidc-provider rotating refresh tokens and revoking the whole grant
+ * when a spent one comes back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../deploy/demo/echo-upstream.js';
