@@ -1,13 +1,15 @@
 /**
- * Bearer tokens through real nginx and Caddy (issue 12): the shipped recipes plus the lines this
- * feature proposes for them, checked end to end against the echo application. The service can
- * only add headers to its 2xx answer, so how the Authorization header is kept from the
- * application is each proxy's business:
+ * Bearer tokens through real nginx and Caddy (issue 12): the shipped recipes with their commented
+ * Authorization lines turned on and left off, checked end to end against the echo application.
+ * The service can only add headers to its 2xx answer, so how the Authorization header is kept
+ * from the application is each proxy's business:
  * - nginx: `proxy_set_header Authorization` from the auth answer (empty, hence dropped, unless the
- *   middleware's passToApplication puts it there);
+ *   middleware's passToApplication puts it there), shipped commented out in both nginx recipes
+ *   (issue 17, item 14);
  * - Caddy: `request_header -Authorization` after forward_auth (left out where tokens go on).
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CADDYFILE_PATH } from '../../deploy/caddy/caddyfile.js';
@@ -22,14 +24,9 @@ import { startNginx, type RunningNginx } from './nginx-process.js';
 
 const FORWARD_HEADERS = { 'X-Forwarded-User': 'email', 'X-Forwarded-Groups': 'groups' };
 
-/** The lines proposed for nginx/oidc-forward-auth.conf, after the identity headers. */
-const NGINX_AUTHORIZATION_LINES = `
-        # Bearer tokens (bearerTokens): the application gets the Authorization header the
-        # service's 2xx answer names, i.e. none unless passToApplication; nginx drops the header
-        # when the value is empty.
-        auth_request_set $oidc_authorization $upstream_http_authorization;
-        proxy_set_header Authorization $oidc_authorization;
-`;
+/** The nginx recipes; each ships the two Authorization lines commented out. */
+const NGINX_RECIPES = { shipped: SNIPPET_PATH, 'micro-cache': resolve(dirname(SNIPPET_PATH), 'oidc-forward-auth-microcache.conf') } as const;
+const NGINX_AUTHORIZATION_LINES = ['auth_request_set $oidc_authorization $upstream_http_authorization;', 'proxy_set_header Authorization $oidc_authorization;'];
 
 /** The line proposed for deploy/caddy/Caddyfile, after the forward_auth block (left out with passToApplication). */
 const CADDY_AUTHORIZATION_LINE = `
@@ -38,11 +35,16 @@ const CADDY_AUTHORIZATION_LINE = `
 		request_header -Authorization
 `;
 
-function withNginxLines(): string {
-  const snippet = readFileSync(SNIPPET_PATH, 'utf8');
-  const anchor = '        proxy_set_header X-Forwarded-Groups $oidc_groups;\n';
-  expect(snippet.split(anchor)).toHaveLength(2);
-  return snippet.replace(anchor, `${anchor}${NGINX_AUTHORIZATION_LINES}`);
+/** The recipe as shipped, or with its commented Authorization lines turned on (each must be there once, commented). */
+function nginxRecipe(path: string, authorizationLines: 'commented' | 'uncommented'): string {
+  let snippet = readFileSync(path, 'utf8');
+  for (const line of NGINX_AUTHORIZATION_LINES) {
+    const commented = `        # ${line}\n`;
+    expect(snippet.split(commented)).toHaveLength(2);
+    expect(snippet.split(`        ${line}\n`)).toHaveLength(1);
+    if (authorizationLines === 'uncommented') snippet = snippet.replace(commented, `        ${line}\n`);
+  }
+  return snippet;
 }
 
 function withCaddyLine(): string {
@@ -97,43 +99,64 @@ afterAll(async () => {
   await op?.stop();
 });
 
-describe('nginx with the proposed Authorization lines', () => {
-  let nginx: RunningNginx;
-  let passing: RunningNginx;
-  beforeAll(async () => {
-    const upstreams = (middleware: string) => ({
-      authAddress: new URL(service.origin).host,
-      appAddress: `127.0.0.1:${upstream.port}`,
-      middleware,
-      snippet: withNginxLines(),
+for (const [recipe, path] of Object.entries(NGINX_RECIPES)) {
+  describe(`nginx, ${recipe} recipe, with its Authorization lines uncommented`, () => {
+    let nginx: RunningNginx;
+    let passing: RunningNginx;
+    beforeAll(async () => {
+      const upstreams = (middleware: string) => ({
+        authAddress: new URL(service.origin).host,
+        appAddress: `127.0.0.1:${upstream.port}`,
+        middleware,
+        snippet: nginxRecipe(path, 'uncommented'),
+      });
+      nginx = await startNginx(upstreams('app'));
+      proxies.push(nginx);
+      passing = await startNginx(upstreams('pass'));
+      proxies.push(passing);
     });
-    nginx = await startNginx(upstreams('app'));
-    proxies.push(nginx);
-    passing = await startNginx(upstreams('pass'));
-    proxies.push(passing);
+
+    it('lets a valid token in with the identity headers, and keeps the token from the application', async () => {
+      const app = echoed(await call(nginx.url, `Bearer ${accessToken}`));
+      expect(app.headers['x-forwarded-user']).toBe('alice@example.com');
+      expect(app.headers['x-forwarded-groups']).toBe('admin,dev');
+      expect(app.headers.authorization).toBeUndefined();
+    });
+
+    it('hands the token on with passToApplication', async () => {
+      const app = echoed(await call(passing.url, `Bearer ${accessToken}`));
+      expect(app.headers.authorization).toBe(`Bearer ${accessToken}`);
+      expect(app.headers['x-forwarded-user']).toBe('alice@example.com');
+    });
+
+    it('refuses a bad token with 401, the invalid_token challenge, and no login redirect', async () => {
+      const answer = await call(nginx.url, 'Bearer not-a-token');
+      expect(answer.status).toBe(401);
+      expect(answer.headers['www-authenticate']).toBe('Bearer realm="oidc-forward-auth", error="invalid_token"');
+      expect(answer.headers.location).toBeUndefined();
+      expect(JSON.parse(answer.body)).toMatchObject({ error: 'OFA_BEARER_TOKEN_INVALID' });
+    });
   });
 
-  it('lets a valid token in with the identity headers, and keeps the token from the application', async () => {
-    const app = echoed(await call(nginx.url, `Bearer ${accessToken}`));
-    expect(app.headers['x-forwarded-user']).toBe('alice@example.com');
-    expect(app.headers['x-forwarded-groups']).toBe('admin,dev');
-    expect(app.headers.authorization).toBeUndefined();
-  });
+  describe(`nginx, ${recipe} recipe, as shipped (Authorization lines commented)`, () => {
+    let nginx: RunningNginx;
+    beforeAll(async () => {
+      nginx = await startNginx({
+        authAddress: new URL(service.origin).host,
+        appAddress: `127.0.0.1:${upstream.port}`,
+        middleware: 'app',
+        snippet: nginxRecipe(path, 'commented'),
+      });
+      proxies.push(nginx);
+    });
 
-  it('hands the token on with passToApplication', async () => {
-    const app = echoed(await call(passing.url, `Bearer ${accessToken}`));
-    expect(app.headers.authorization).toBe(`Bearer ${accessToken}`);
-    expect(app.headers['x-forwarded-user']).toBe('alice@example.com');
+    it('lets a valid token in, and the application receives the Authorization header as sent', async () => {
+      const app = echoed(await call(nginx.url, `Bearer ${accessToken}`));
+      expect(app.headers['x-forwarded-user']).toBe('alice@example.com');
+      expect(app.headers.authorization).toBe(`Bearer ${accessToken}`);
+    });
   });
-
-  it('refuses a bad token with 401, the invalid_token challenge, and no login redirect', async () => {
-    const answer = await call(nginx.url, 'Bearer not-a-token');
-    expect(answer.status).toBe(401);
-    expect(answer.headers['www-authenticate']).toBe('Bearer realm="oidc-forward-auth", error="invalid_token"');
-    expect(answer.headers.location).toBeUndefined();
-    expect(JSON.parse(answer.body)).toMatchObject({ error: 'OFA_BEARER_TOKEN_INVALID' });
-  });
-});
+}
 
 describe('Caddy with the proposed request_header line', () => {
   let caddy: RunningCaddy;
