@@ -17,6 +17,11 @@ export interface ForwardAuthRequest {
   readonly body: Buffer | undefined;
   readonly proxy: ProxyKind;
   readonly nowSeconds: number;
+  /**
+   * The same reading in epoch milliseconds, for a session's creation and a revocation's cutoff:
+   * in whole seconds, a login in the second of a subject-wide logout would be born revoked.
+   */
+  readonly nowMs: number;
 }
 
 const RETRY_AFTER_SECONDS = 5;

@@ -38,6 +38,12 @@ export interface LogoutTarget {
    * passed or its `iat` is too old); a replay guard must refuse the `jti` while now < rememberUntil.
    */
   readonly rememberUntil: number;
+  /**
+   * The latest our clock can have read when the provider issued the token (`iat` plus the allowed
+   * skew): the cutoff of a subject-wide logout, so a delayed or replayed token cannot end the
+   * logins that came after it.
+   */
+  readonly issuedBySeconds: number;
 }
 
 export type LogoutTokenResult =
@@ -120,7 +126,7 @@ export async function verifyLogoutToken(
   const exp = payload.exp as number;
   const iat = payload.iat as number;
   const rememberUntil = Math.min(Math.ceil(exp + tolerance), Math.floor(iat + maxAge + tolerance) + 1);
-  return { ok: true, target: { issuer: expected.issuer, jti, sid, sub, rememberUntil } };
+  return { ok: true, target: { issuer: expected.issuer, jti, sid, sub, rememberUntil, issuedBySeconds: iat + tolerance } };
 }
 
 function assertExpectations(expected: LogoutTokenExpectations, tolerance: number, maxAge: number): void {

@@ -21,7 +21,7 @@ import { sendError, writeAnswer } from './write-answer.js';
 
 export interface AppDeps {
   readonly log: Logger;
-  /** Epoch seconds; injected so tests can move time. */
+  /** Epoch seconds, to the millisecond when it can (see ForwardAuthRequest.nowMs); injected so tests can move time. */
   readonly now?: () => number;
   /** Per-middleware provider clients (tests may inject their own); built from the config otherwise. */
   readonly providers?: Readonly<Record<string, ProviderClient>>;
@@ -68,7 +68,7 @@ const BODY_LIMIT_BYTES = 64 * 1024;
 
 /** Builds the service without listening, so tests drive it with inject or a port of their choosing. */
 export function buildApp(config: Config, deps: AppDeps): App {
-  const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
+  const now = deps.now ?? (() => Date.now() / 1000);
   const log = deps.log;
   const injected = { providers: deps.providers, stores: deps.stores, callbackDeadlineMs: deps.callbackDeadlineMs, revocations: deps.revocations };
   const telemetry = deps.telemetry ?? createTelemetry();
@@ -163,7 +163,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
           headers: request.headers,
           continueTrace: original.trustedForwarding,
         });
-        const decide = (): Promise<Answer> => handleForwardAuth(runtime, { original, headers: request.headers, body, proxy, nowSeconds: now() });
+        const decide = (): Promise<Answer> => handleForwardAuth(runtime, { original, headers: request.headers, body, proxy, ...readClock(now) });
         let answer: Answer;
         try {
           answer = span === undefined ? await decide() : await span.within(decide);
@@ -283,4 +283,10 @@ function describeDecision(answer: Answer): { readonly outcome: DecisionOutcome; 
 function wantsHtml(request: FastifyRequest): boolean {
   const accept = request.headers.accept;
   return typeof accept === 'string' && accept.includes('text/html');
+}
+
+/** One reading of the clock, in whole seconds for everything but what needs the millisecond. */
+function readClock(now: () => number): { readonly nowSeconds: number; readonly nowMs: number } {
+  const nowMs = Math.round(now() * 1000);
+  return { nowSeconds: Math.floor(nowMs / 1000), nowMs };
 }

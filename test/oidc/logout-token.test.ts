@@ -116,7 +116,7 @@ describe('verifyLogoutToken accepts a logout token from the provider', () => {
     const result = await verify(await sign(logoutClaims({ sub: undefined })));
     expect(result).toEqual({
       ok: true,
-      target: { issuer: ISSUER, jti: 'jti-4f1c2a', sid: 'sid-08a7e1', sub: undefined, rememberUntil: NOW + 115 + 30 },
+      target: { issuer: ISSUER, jti: 'jti-4f1c2a', sid: 'sid-08a7e1', sub: undefined, rememberUntil: NOW + 115 + 30, issuedBySeconds: NOW - 5 + 30 },
     });
   });
 
@@ -124,7 +124,7 @@ describe('verifyLogoutToken accepts a logout token from the provider', () => {
     const result = await verify(await sign(logoutClaims({ sid: undefined })));
     expect(result).toEqual({
       ok: true,
-      target: { issuer: ISSUER, jti: 'jti-4f1c2a', sid: undefined, sub: 'alice', rememberUntil: NOW + 115 + 30 },
+      target: { issuer: ISSUER, jti: 'jti-4f1c2a', sid: undefined, sub: 'alice', rememberUntil: NOW + 115 + 30, issuedBySeconds: NOW - 5 + 30 },
     });
   });
 

@@ -141,6 +141,20 @@ export function describeSessionStoreContract(
       expect(await store.load(after, now + 6)).toBeDefined();
     });
 
+    it('keeps a login made later in the second of a subject’s cutoff, and ends one made earlier in it or that knows only its second', async () => {
+      const store = await open();
+      const inSecond = (ms: number): Partial<Session> => ({ subject: 'user-6', createdAt: now + 5, createdAtMs: (now + 5) * 1000 + ms, renewedAt: now + 5 });
+      const earlier = await store.create(sampleSession(inSecond(400)), now + 5);
+      const laterStoredFirst = await store.create(sampleSession(inSecond(600)), now + 5);
+      const wholeSecond = await store.create(sampleSession({ subject: 'user-6', createdAt: now + 5, renewedAt: now + 5 }), now + 5);
+      await store.revokeSubject('https://idp.example', 'user-6', now + 5.5);
+      const laterStoredAfter = await store.create(sampleSession(inSecond(501)), now + 5);
+      expect(await store.load(earlier, now + 6)).toBeUndefined();
+      expect(await store.load(wholeSecond, now + 6)).toBeUndefined();
+      expect(await store.load(laterStoredFirst, now + 6)).toBeDefined();
+      expect(await store.load(laterStoredAfter, now + 6)).toBeDefined();
+    });
+
     it('refreshes once for ten concurrent requests and gives each the same result', async () => {
       const store = await open();
       const session = sampleSession();

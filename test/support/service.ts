@@ -65,7 +65,8 @@ export async function startService(options: TestServiceOptions): Promise<TestSer
   const now = (): number => Math.floor(Date.now() / 1000) + offset;
   const app = buildApp(config, {
     log: logger.log,
-    now,
+    // The service reads the millisecond too (session creation, revocation cutoffs).
+    now: () => Date.now() / 1000 + offset,
     ...(options.callbackDeadlineMs === undefined ? {} : { callbackDeadlineMs: options.callbackDeadlineMs }),
     ...(options.telemetry === undefined ? {} : { telemetry: options.telemetry }),
     ...(options.stores === undefined ? {} : { stores: options.stores }),

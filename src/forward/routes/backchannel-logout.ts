@@ -34,12 +34,13 @@ export async function handleBackchannelLogout(rt: MiddlewareRuntime, request: Fo
   }
   const { target } = verified;
   // Revoke first, record the jti after: a store failure in between answers 503, and the provider's
-  // retry of the same token still takes effect instead of being refused as a replay. The cutoff
-  // for the subject's sessions is our clock, not the token's iat: the provider's clock may differ.
+  // retry of the same token still takes effect instead of being refused as a replay. That retry,
+  // or a replay, must not end the logins made since: the subject's cutoff is when the token was
+  // issued (its iat plus the skew we allow the provider's clock), or now if that is earlier.
   if (target.sid !== undefined) {
     await rt.store.revokeProviderSession(target.issuer, target.sid, request.nowSeconds);
   } else if (target.sub !== undefined) {
-    await rt.store.revokeSubject(target.issuer, target.sub, request.nowSeconds);
+    await rt.store.revokeSubject(target.issuer, target.sub, subjectCutoffSeconds(target.issuedBySeconds, request.nowMs));
   }
   if (!(await rt.store.recordLogoutToken(target.issuer, target.jti, target.rememberUntil, request.nowSeconds))) {
     rt.log.info('refused a replayed back-channel logout token');
@@ -49,6 +50,11 @@ export async function handleBackchannelLogout(rt: MiddlewareRuntime, request: Fo
   rt.telemetry.sessionEvent('ended_by_backchannel_logout');
   rt.log.info({ by: target.sid !== undefined ? 'sid' : 'sub', subject: target.sub }, 'back-channel logout: sessions ended');
   return { kind: 'backchannel-logout', status: 200, reason: '' };
+}
+
+/** Seconds to the millisecond: a login in the same second as the logout, but after it, stays. */
+function subjectCutoffSeconds(issuedBySeconds: number, nowMs: number): number {
+  return Math.min(issuedBySeconds, nowMs / 1000);
 }
 
 function refuse(status: 400 | 405, reason: string): Answer {

@@ -87,6 +87,7 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
       ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
       ...(tokens.accessTokenExpiresAt === undefined ? {} : { accessTokenExpiresAt: tokens.accessTokenExpiresAt }),
       createdAt: nowSeconds,
+      createdAtMs: request.nowMs,
       renewedAt: nowSeconds,
       expiresAt: nowSeconds + Math.min(rt.config.session.expiry, rt.config.session.maxLifetime ?? Infinity),
     });
