@@ -29,7 +29,7 @@ export type RefreshOutcome =
  *
  * Stores fail closed: when the backing service cannot answer, methods reject with an OfaError
  * whose code is transient (OFA_STORE_UNAVAILABLE), never resolve as if no session existed.
- * All times are epoch seconds.
+ * All times are epoch seconds (a subject's cutoff to the millisecond).
  */
 export interface SessionStore {
   /** True when the session lives on the server and the cookie never changes after login. */
@@ -59,11 +59,12 @@ export interface SessionStore {
   /** Ends every session of one login at the provider (its `sid`), as back-channel logout asks. */
   revokeProviderSession(issuer: string, providerSid: string, nowSeconds: number): Promise<void>;
   /**
-   * Ends every session of one user that exists now. Later logins are not affected, except that a
-   * store which cannot list sessions (the cookie store) compares creation times in whole seconds
-   * and so also ends a login made in the same second: the safe side of the tie.
+   * Ends every session of one user created at or before `cutoffSeconds` (epoch seconds to the
+   * millisecond, compared with creationSeconds), also one stored after this call; later logins are
+   * not affected. A session that knows only its second (written before createdAtMs) ends if the
+   * cutoff falls in that second: the safe side of the tie.
    */
-  revokeSubject(issuer: string, subject: string, nowSeconds: number): Promise<void>;
+  revokeSubject(issuer: string, subject: string, cutoffSeconds: number): Promise<void>;
   /**
    * One refresh per session at a time (across replicas when the store is shared): `attempt` runs
    * with the latest stored state of the session, its result is kept and shared with every request
