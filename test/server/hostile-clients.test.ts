@@ -178,6 +178,23 @@ describe('connections that hold the service', () => {
     expect((await rawRequest(port, 'GET', '/healthz')).status).toBe(200);
     held[1]?.socket.destroy();
   });
+  it('keeps the limits it started with on a reload that changes them, and says they need a restart', async () => {
+    const { app } = await startApp({ requestTimeoutSeconds: 2, maxConnections: 100 });
+    const server = app.fastify.server;
+    const before = { requestTimeout: server.requestTimeout, headersTimeout: server.headersTimeout, maxConnections: server.maxConnections };
+    expect(before).toEqual({ requestTimeout: 2000, headersTimeout: 2000, maxConnections: 100 });
+
+    const middleware = makeMiddlewareConfig({ name: 'app', issuer: op.issuer, forwardHeaders: { 'X-User': 'email' } });
+    const summary = app.reload({
+      server: { listen: { host: '127.0.0.1', port: 0 }, secrets: [TEST_SECRET], trustedProxies: ['127.0.0.1/32'], logLevel: 'info', requestTimeoutSeconds: 30, maxConnections: 10 },
+      middlewares: { app: middleware },
+      warnings: [],
+    });
+    await summary.retired;
+
+    expect(summary.needRestart).toEqual(['server.requestTimeoutSeconds', 'server.maxConnections']);
+    expect({ requestTimeout: server.requestTimeout, headersTimeout: server.headersTimeout, maxConnections: server.maxConnections }).toEqual(before);
+  });
 });
 
 /** Waits until the listener counts exactly `count` open connections (a close reaches it asynchronously). */
