@@ -98,6 +98,12 @@ function describeValue(value: unknown, tokenAbsent: boolean): string {
   return typeof value;
 }
 
+/** Equals, Prefix and SplitContains are false on an array claim; the usual intent was an element test. */
+function arrayHint(node: ClaimsCall, claim: unknown): string {
+  if (!Array.isArray(claim) || node.fn === 'Contains' || node.fn === 'OneOf') return '';
+  return `  (${node.fn} is false on an array: use Contains or OneOf to test its elements)`;
+}
+
 function collectKeys(node: ClaimsExpression, into: Map<string, ClaimKey>): void {
   switch (node.kind) {
     case 'call': {
@@ -130,7 +136,7 @@ export function compileClaims(source: string): CompiledClaims {
         const claims = pickClaims(node.key)(sources);
         const claim = readClaim(claims, node.key);
         value = test(claim);
-        label = `${displayCall(node)}  [${describeValue(claim, claims === undefined)}]`;
+        label = `${displayCall(node)}  [${describeValue(claim, claims === undefined)}]${arrayHint(node, claim)}`;
         break;
       }
       case 'not':

@@ -46,6 +46,22 @@ export function checkKnownKeys(object: RawObject, path: string, known: readonly 
   }
 }
 
+const UNKNOWN_WITH_SUGGESTION = /^(.*?)[^.]+: unknown option \(did you mean "([^"]+)"\?\)$/;
+
+/**
+ * A mistyped required option would be reported twice: unknown under its typo, and missing under
+ * its name. The "did you mean" line already says both, so the "is required" line is dropped.
+ */
+export function withoutRequiredOfSuggested(problems: readonly string[]): string[] {
+  const suggested = new Set<string>();
+  for (const problem of problems) {
+    const match = UNKNOWN_WITH_SUGGESTION.exec(problem);
+    if (match !== null) suggested.add(`${match[1] ?? ''}${match[2] ?? ''}: is required`);
+  }
+  if (suggested.size === 0) return [...problems];
+  return problems.filter((problem) => ![...suggested].some((prefix) => problem.startsWith(prefix)));
+}
+
 /** A nested mapping of options; `null` (a bare `key:` in YAML) counts as absent. */
 export function readObject(
   parent: RawObject,

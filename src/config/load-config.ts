@@ -1,7 +1,7 @@
 import { readFile as readFileFromDisk } from 'node:fs/promises';
 import { deepFreeze } from './deep-freeze.js';
 import { collectSources } from './documents.js';
-import { createProblemSink, type ProblemSink } from './field-reader.js';
+import { createProblemSink, withoutRequiredOfSuggested, type ProblemSink } from './field-reader.js';
 import { createInClusterKubernetesSecretReader, type KubernetesSecretReader } from './kubernetes-secret-reader.js';
 import { rememberReferences } from './mask-config.js';
 import { readMiddlewareConfig } from './middleware-config.js';
@@ -80,7 +80,7 @@ export async function loadConfigFromText(
   checkServerSecrets(server, sink);
   warnAboutWorkers(server, middlewares, sink);
 
-  if (sink.problems.length > 0) return { ok: false, problems: [...sink.problems] };
+  if (sink.problems.length > 0) return { ok: false, problems: withoutRequiredOfSuggested(sink.problems) };
   const config: Config = deepFreeze({ server, middlewares, warnings: [...sink.warnings] });
   rememberReferences(config, references);
   return { ok: true, config, files };

@@ -113,6 +113,9 @@ export function readMiddlewareConfig(
 
   const issuer = readRequiredString(options, 'issuer', path, sink);
   if (issuer !== undefined) reportReason(sink, joinPath(path, 'issuer'), checkIssuerUrl(issuer));
+  if (issuer !== undefined && isPlainHttpElsewhere(issuer)) {
+    sink.warn(joinPath(path, 'issuer'), 'is http://: the code exchange, tokens and signing keys would travel unencrypted; use https (plain http is fine only for a provider on this machine)');
+  }
   const redirectUrl = readRequiredString(options, 'redirectUrl', path, sink);
   if (redirectUrl !== undefined) reportReason(sink, joinPath(path, 'redirectUrl'), checkFlexibleUrl(redirectUrl));
 
@@ -187,6 +190,19 @@ function warnInsecureCookies(config: MiddlewareConfig, path: string, sink: Probl
       sink.warn(joinPath(path, field), `is false while ${https} is https; the cookie would also travel over plain http (set secure: true)`);
     }
   }
+}
+
+/** An http:// issuer anywhere but on this machine (loopback: a dev provider, a sidecar). */
+function isPlainHttpElsewhere(issuer: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(issuer);
+  } catch {
+    return false; // checkIssuerUrl has said why
+  }
+  if (url.protocol !== 'http:') return false;
+  const host = url.hostname;
+  return !(host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host));
 }
 
 function readRequiredString(object: RawObject, key: string, path: string, sink: ProblemSink): string | undefined {

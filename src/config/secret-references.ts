@@ -89,6 +89,8 @@ export async function resolveSecrets(
     return secret;
   };
 
+  const filePath = (path: string): string => (isAbsolute(path) ? path : resolve(dirname(deps.sourceName), path));
+
   // Each item reports into its own list so problems come out in option order, not in the order
   // the reads happen to finish.
   const resolveOne = async (item: PendingSecret, sink: ProblemSink): Promise<void> => {
@@ -106,7 +108,9 @@ export async function resolveSecrets(
     try {
       value = await readReference(reference, item, sink);
     } catch (error) {
-      sink.error(item.path, `${item.raw} could not be read: ${describeFailure(error)}`);
+      // A relative path is read from the configuration file's directory: say where that led.
+      const tried = reference.kind === 'file' && !isAbsolute(reference.path) ? ` (read as ${filePath(reference.path)})` : '';
+      sink.error(item.path, `${item.raw} could not be read${tried}: ${describeFailure(error)}`);
       return;
     }
     if (value === undefined) return;
@@ -125,10 +129,8 @@ export async function resolveSecrets(
         if (value === undefined) sink.error(item.path, `${item.raw} is not set`);
         return value;
       }
-      case 'file': {
-        const path = isAbsolute(reference.path) ? reference.path : resolve(dirname(deps.sourceName), reference.path);
-        return withoutFinalLineBreak(await deps.readFile(path));
-      }
+      case 'file':
+        return withoutFinalLineBreak(await deps.readFile(filePath(reference.path)));
       case 'k8s': {
         const data = await readKubernetes(item.namespace, reference.name);
         const value = data[reference.key];

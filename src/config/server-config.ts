@@ -130,7 +130,7 @@ export function readServerConfig(
 export function checkServerSecrets(server: ServerConfig, sink: ProblemSink): void {
   server.secrets.forEach((secret, index) => {
     if (secret !== '' && secret.length < MIN_SECRET_LENGTH) {
-      sink.error(`server.secrets[${index}]`, `must be at least ${MIN_SECRET_LENGTH} characters long`);
+      sink.error(`server.secrets[${index}]`, `must be at least ${MIN_SECRET_LENGTH} characters long (make one with "oidc-forward-auth gen-secret")`);
     }
   });
 }

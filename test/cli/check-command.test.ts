@@ -152,7 +152,7 @@ describe('check command', () => {
       `${file}: middlewares.app.redirectUrl: scheme "javascript:" is not supported (only http and https)`,
       `${file}: middlewares.app.scopes: must include "openid"`,
       `${file}: middlewares.app.clientSecret: env:APP_SECRET is not set`,
-      `${file}: server.secrets[0]: must be at least 32 characters long`,
+      `${file}: server.secrets[0]: must be at least 32 characters long (make one with "oidc-forward-auth gen-secret")`,
       `${file}: invalid (4 problems)`,
     ]);
   });

@@ -212,7 +212,7 @@ describe('loadConfigFromText validation', () => {
   const serverCases: [string, Record<string, unknown>, string][] = [
     ['missing secrets', { secrets: undefined }, 'server.secrets: is required'],
     ['an empty secrets list', { secrets: [] }, 'server.secrets: is required'],
-    ['a short secret', { secrets: [SECRET, 'too-short'] }, 'server.secrets[1]: must be at least 32 characters long'],
+    ['a short secret', { secrets: [SECRET, 'too-short'] }, 'server.secrets[1]: must be at least 32 characters long (make one with "oidc-forward-auth gen-secret")'],
     ['a listen address without a port', { listen: '127.0.0.1' }, 'server.listen: "127.0.0.1" is not host:port (IPv6 as [::1]:4181)'],
     ['an unbracketed IPv6 listen address', { listen: '::1:4181' }, 'server.listen: "::1:4181" is not host:port'],
     ['a trusted proxy that is not an address', { trustedProxies: ['proxy.local'] }, 'server.trustedProxies[0]: "proxy.local" is not an IP address or CIDR block'],
@@ -237,7 +237,7 @@ describe('loadConfigFromText validation', () => {
         'middlewares.app.scopes: must include "openid"',
         'middlewares.app.session.expiry: must be greater than 0 (got 0)',
         'middlewares.app.session.sameSite: must be one of none, lax, strict (got "loose")',
-        'server.secrets[0]: must be at least 32 characters long',
+        'server.secrets[0]: must be at least 32 characters long (make one with "oidc-forward-auth gen-secret")',
       ]),
     );
     expect(problems).toHaveLength(6);
@@ -404,7 +404,7 @@ describe('loadConfigFromText secret references', () => {
 
   it('checks the length of a server secret after reading its reference', async () => {
     expect(await problemsOf(configWith({}, { secrets: ['env:SHORT'] }), { SHORT: 'tiny' })).toEqual([
-      'server.secrets[0]: must be at least 32 characters long',
+      'server.secrets[0]: must be at least 32 characters long (make one with "oidc-forward-auth gen-secret")',
     ]);
   });
 
