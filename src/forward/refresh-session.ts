@@ -2,6 +2,7 @@ import { isOfaError, isTransientError } from '../errors.js';
 import { refreshTokens } from '../oidc/tokens.js';
 import { pruneClaims, type Session } from '../session/session.js';
 import type { RefreshAttempt, RefreshOutcome } from '../session/store.js';
+import { refreshedKeptClaims } from './kept-claims.js';
 import { providerContext } from './forward-request.js';
 import type { MiddlewareRuntime } from './runtime.js';
 
@@ -40,6 +41,7 @@ async function refreshAtProvider(rt: MiddlewareRuntime, session: Session, nowSec
         ...session,
         idClaims: tokens.idClaims === undefined ? session.idClaims : refreshedIdClaims(rt, session, tokens.idClaims),
         accessClaims: tokens.accessClaims === undefined ? undefined : pruneClaims(tokens.accessClaims, rt.keptAccessClaims),
+        keptClaims: refreshedKeptClaims(rt, session, { id: tokens.idClaims !== undefined, access: tokens.accessClaims !== undefined }),
         idToken: tokens.idToken ?? session.idToken,
         refreshToken: tokens.refreshToken,
         accessTokenExpiresAt: tokens.accessTokenExpiresAt,

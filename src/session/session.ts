@@ -27,6 +27,17 @@ export interface Session {
   createdAtMs?: number;
   renewedAt: number;
   expiresAt: number;
+  /**
+   * The claim names the configuration had this session keep from each token (besides
+   * ALWAYS_KEPT_CLAIMS): after a reload that reads more, the session is renewed, not trusted to
+   * hold them. Absent in sessions written before it was kept.
+   */
+  keptClaims?: KeptClaims;
+}
+
+export interface KeptClaims {
+  readonly id: readonly string[];
+  readonly access: readonly string[];
 }
 
 /**
@@ -99,6 +110,11 @@ function isOptional<T>(value: unknown, guard: (v: unknown) => v is T): boolean {
   return value === undefined || guard(value);
 }
 
+function isKeptClaims(value: unknown): value is KeptClaims {
+  const isNames = (names: unknown): boolean => Array.isArray(names) && names.every(isString);
+  return isPlainRecord(value) && isNames(value.id) && isNames(value.access);
+}
+
 function isString(value: unknown): value is string {
   return typeof value === 'string';
 }
@@ -124,6 +140,7 @@ export function isSession(value: unknown): value is Session {
     isTime(value.createdAt) &&
     isOptional(value.createdAtMs, isTime) &&
     isTime(value.renewedAt) &&
-    isTime(value.expiresAt)
+    isTime(value.expiresAt) &&
+    isOptional(value.keptClaims, isKeptClaims)
   );
 }

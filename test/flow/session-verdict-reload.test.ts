@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config, MiddlewareConfig } from '../../src/config/types.js';
 import { type CookieJar } from '../support/cookie-jar.js';
-import { browserLogin, forwardAuth, type ForwardAuthOptions } from '../support/forward-auth-client.js';
+import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthOptions } from '../support/forward-auth-client.js';
 import { startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
 import { startService, type TestService } from '../support/service.js';
 
@@ -65,5 +65,31 @@ describe('a signed-in session across configuration reloads', () => {
     expect(changed.headers['x-user']).toBeUndefined();
     // The session keeps only the claims its login's configuration referenced: `sub` is always among them.
     expect(changed.headers['x-subject']).toBe('alice');
+  });
+
+  it('renews a session that lacks a claim the reloaded configuration reads, never answering 200 without it', async () => {
+    await reloadWith({ claims: 'Equals(`sub`, `alice`)', forwardHeaders: { 'X-User': 'sub' } });
+    const login = await browserLogin({ authAddress: service.authAddress('verdict'), url: `${TEST_APP_ORIGIN}/`, user: 'alice', ...TRAEFIK });
+    const { jar, providerJar } = login;
+    expect((await check(jar)).status).toBe(200);
+    const seeing = (headers: string[]): ForwardAuthOptions => ({ ...TRAEFIK, authResponseHeaders: headers });
+
+    // The session kept `sub` only. With a refresh token, a refresh brings the claim now read.
+    await reloadWith({ forwardHeaders: { 'X-User': 'sub', 'X-Email': 'email' } });
+    const refreshed = await forwardAuth(service.authAddress('verdict'), { url: `${TEST_APP_ORIGIN}/api/data`, headers: API }, jar, seeing(['X-User', 'X-Email']));
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.headers['x-email']).toBe('alice@example.com');
+
+    // Without refresh, a background call is refused and a page load signs in again.
+    await reloadWith({ forwardHeaders: { 'X-User': 'sub', 'X-Name': 'name' }, session: { ...(service.app.middlewares.get('verdict')?.config as MiddlewareConfig).session, refresh: false } });
+    const named = seeing(['X-User', 'X-Name']);
+    const api = await forwardAuth(service.authAddress('verdict'), { url: `${TEST_APP_ORIGIN}/api/data`, headers: API }, jar, named);
+    expect(api.status).toBe(401);
+    const page = await forwardAuth(service.authAddress('verdict'), { url: `${TEST_APP_ORIGIN}/page`, headers: NAVIGATION_HEADERS }, jar, named);
+    expect(page.status).toBe(302);
+    expect(page.location?.startsWith(`${op.issuer}/auth?`)).toBe(true);
+    const again = await browserLogin({ authAddress: service.authAddress('verdict'), url: `${TEST_APP_ORIGIN}/page`, jar, providerJar, ...named });
+    expect(again.final.status).toBe(200);
+    expect(again.final.headers['x-name']).toBe('Alice Admin');
   });
 });

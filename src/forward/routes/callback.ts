@@ -7,6 +7,7 @@ import { findLoginFlow, flowCookieName, listFlowCookies } from '../../session/st
 import { callbackAnswer, type Answer } from '../answer.js';
 import { describeErrorCause } from '../error-cause.js';
 import { cookieContext, providerContext, unavailable, type ForwardAuthRequest } from '../forward-request.js';
+import { keptClaimsOf } from '../kept-claims.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { resolveParsedUrlOption } from '../url-option.js';
 
@@ -83,6 +84,7 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
       ...(typeof providerSid === 'string' ? { providerSid } : {}),
       idClaims: pruneClaims(tokens.idClaims, rt.keptIdClaims),
       ...(tokens.accessClaims === undefined ? {} : { accessClaims: pruneClaims(tokens.accessClaims, rt.keptAccessClaims) }),
+      keptClaims: keptClaimsOf(rt),
       ...(rt.provider.current()?.serverMetadata().end_session_endpoint === undefined ? {} : { idToken: tokens.idToken }),
       ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
       ...(tokens.accessTokenExpiresAt === undefined ? {} : { accessTokenExpiresAt: tokens.accessTokenExpiresAt }),

@@ -7,6 +7,7 @@ import type { LoadedSession } from '../../session/store.js';
 import { dropsCookiesOnSuccess, type Answer } from '../answer.js';
 import { checkIdentityHeaderBudget, type IdentityHeaderBudget } from '../forwarded-headers.js';
 import { cookieContext, headerValue, isAt, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
+import { lacksNeededClaims } from '../kept-claims.js';
 import { isTopLevelNavigation } from '../navigation.js';
 import { refreshSession, slidExpiry } from '../refresh-session.js';
 import type { MiddlewareRuntime } from '../runtime.js';
@@ -40,9 +41,17 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
 
   const accessTokenExpired =
     session.accessTokenExpiresAt !== undefined && nowSeconds >= session.accessTokenExpiresAt - ACCESS_TOKEN_EXPIRY_LEEWAY_SECONDS;
+  // The configuration reads a claim this session never kept (a reload added it): no answer from
+  // it can vouch for the identity until a refresh or a new sign-in brings the claim.
+  const lacksClaims = lacksNeededClaims(rt, session);
+  const canRefresh = rt.config.session.refresh && session.refreshToken !== undefined;
+  if (lacksClaims && (!canRefresh || refreshMustWait(rt, request, session))) {
+    rt.log.info('the session lacks claims the configuration now reads; it is renewed by a new sign-in');
+    return startLogin(rt, request, jar, []);
+  }
   if (accessTokenExpired && refreshMustWait(rt, request, session)) {
     rt.log.debug('access token expired; the refresh waits for a page load that can carry the new cookie');
-  } else if (accessTokenExpired) {
+  } else if (accessTokenExpired || lacksClaims) {
     const outcome = await refreshSession(rt, session, nowSeconds);
     if (!outcome.ok && outcome.transient) {
       // An outage at the provider is not a reason to sign everyone out: fail closed, keep the session.
@@ -50,13 +59,18 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
       return UNAVAILABLE;
     }
     if (!outcome.ok) {
-      rt.log.info({ reason: outcome.reason }, 'session ended: access token expired and could not be refreshed');
+      rt.log.info({ reason: outcome.reason }, 'session ended: it needed a refresh and could not be refreshed');
       await rt.store.revoke(session, nowSeconds);
       rt.telemetry.sessionEvent('ended_by_failed_refresh');
       return startLogin(rt, request, jar, endSessionCookies(rt.config));
     }
     session = outcome.session;
     cookieValue = outcome.cookieValue;
+    if (lacksNeededClaims(rt, session)) {
+      // The refresh did not bring them (no new ID token): a new sign-in will, the refreshed session rides along meanwhile.
+      rt.log.info('the refreshed session still lacks claims the configuration now reads; it is renewed by a new sign-in');
+      return startLogin(rt, request, jar, cookieValue === undefined ? [] : sessionCookies(cookieContext(rt), session, cookieValue));
+    }
   }
   // A refresh that ran before a 403 may have rotated the refresh token: the browser must still get
   // the new session, or its next request (on another replica) spends the old token and is signed out.
