@@ -72,6 +72,15 @@ describe('/auth/NAME with every method Node parses', () => {
     expect(answer.headers['x-user']).toBe('alice@example.com');
   });
 
+  it('survives a client that resets its CONNECT connection before the answer', async () => {
+    for (let i = 0; i < 5; i += 1) {
+      const connection = await openConnection(port, `CONNECT /auth/app HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Method: CONNECT\r\n\r\n`);
+      connection.socket.resetAndDestroy();
+      await connection.closed;
+    }
+    expect((await rawRequest(port, 'CONNECT', '/auth/app', forwarded('CONNECT'))).status).toBe(401);
+  });
+
   it('closes a CONNECT connection after its answer and never reads what follows the request head', async () => {
     const head = Object.entries({ Host: '127.0.0.1', ...forwarded('CONNECT'), Cookie: cookie }).map(([name, value]) => `${name}: ${value}\r\n`);
     // Keep-alive asked for, and a second request right behind the first: a tunnel, or a parser
