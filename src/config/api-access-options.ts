@@ -15,7 +15,7 @@ import {
   type ProblemSink,
   type RawObject,
 } from './field-reader.js';
-import type { BearerTokensConfig, ClientAuthMethod, MiddlewareConfig } from './types.js';
+import type { BearerTokensConfig, ClientAssertionAudience, ClientAuthMethod, MiddlewareConfig } from './types.js';
 import { checkIssuerUrl } from './url-options.js';
 
 const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = [
@@ -30,6 +30,18 @@ const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = [
 /** Asymmetric JWS algorithms a client assertion may be signed with (never none, never HS* with a private key). */
 export const PRIVATE_KEY_JWT_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 const CLIENT_SECRET_JWT_ALGS = ['HS256', 'HS384', 'HS512'];
+
+const CLIENT_ASSERTION_AUDIENCES: readonly ClientAssertionAudience[] = ['issuer', 'tokenEndpoint'];
+
+export function readClientAssertionAudience(options: RawObject, path: string, sink: ProblemSink): ClientAssertionAudience | undefined {
+  const value = readOptionalString(options, 'clientAssertionAudience', path, sink);
+  if (value === undefined || value === '') return undefined;
+  if (!(CLIENT_ASSERTION_AUDIENCES as readonly string[]).includes(value)) {
+    sink.error(joinPath(path, 'clientAssertionAudience'), `"${value}" is not one of ${CLIENT_ASSERTION_AUDIENCES.join(', ')}`);
+    return undefined;
+  }
+  return value as ClientAssertionAudience;
+}
 
 export function readClientAuthMethod(options: RawObject, path: string, sink: ProblemSink): ClientAuthMethod | undefined {
   const value = readOptionalString(options, 'clientAuthMethod', path, sink);

@@ -31,6 +31,7 @@ import {
   checkClientPrivateKey,
   hasClientCertificateOption,
   readBearerTokens,
+  readClientAssertionAudience,
   readClientAuthMethod,
 } from './api-access-options.js';
 import { checkFlexibleUrl, checkIssuerUrl } from './url-options.js';
@@ -44,6 +45,7 @@ export const MIDDLEWARE_KEYS = [
   'clientAuthMethod',
   'clientPrivateKey',
   'clientAuthSigningAlg',
+  'clientAssertionAudience',
   'pushedAuthorizationRequests',
   'bearerTokens',
   'claims',
@@ -130,6 +132,7 @@ export function readMiddlewareConfig(
     clientAuthMethod: readClientAuthMethod(options, path, sink),
     clientPrivateKey: undefined,
     clientAuthSigningAlg: readOptionalString(options, 'clientAuthSigningAlg', path, sink),
+    clientAssertionAudience: readClientAssertionAudience(options, path, sink),
     pushedAuthorizationRequests: readBoolean(options, 'pushedAuthorizationRequests', path, sink) ?? false,
     bearerTokens: readBearerTokens(options, path, sink),
     claims: readClaimsExpression(options, path, sink),

@@ -98,6 +98,8 @@ export interface CsrfConfig {
   readonly headerName: string;
 }
 
+export type ClientAssertionAudience = 'issuer' | 'tokenEndpoint';
+
 /** Token-endpoint client authentication methods (RFC 8414 names). */
 export type ClientAuthMethod =
   | 'client_secret_basic'
@@ -145,6 +147,11 @@ export interface MiddlewareConfig {
   readonly clientPrivateKey: string | undefined;
   /** JWS alg of the client assertion; undefined: from the key type (RSA RS256, EC by curve, Ed25519) or HS256. */
   readonly clientAuthSigningAlg: string | undefined;
+  /**
+   * The `aud` of private_key_jwt and client_secret_jwt assertions: the issuer (undefined, as
+   * openid-client and RFC 7523bis) or the token endpoint's URL (OIDC Core §9; Ory Hydra takes only that).
+   */
+  readonly clientAssertionAudience?: ClientAssertionAudience | undefined;
   /** Send the authorization request by PAR (RFC 9126); also done when the provider requires it. */
   readonly pushedAuthorizationRequests: boolean;
   /** Undefined when bearer tokens are not accepted (the default). */

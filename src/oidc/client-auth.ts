@@ -4,7 +4,7 @@
  * configured credentials allow. Each method is openid-client's own helper.
  */
 import { createHash, createPrivateKey, createPublicKey, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { importPKCS8, SignJWT } from 'jose';
+import { importPKCS8, SignJWT, type CryptoKey } from 'jose';
 import {
   ClientSecretBasic,
   ClientSecretPost,
@@ -18,7 +18,12 @@ import {
 import type { ClientAuthMethod, MiddlewareConfig } from '../config/types.js';
 import { OfaError } from '../errors.js';
 
-type Credentials = Pick<MiddlewareConfig, 'clientSecret' | 'clientPrivateKey' | 'clientAuthMethod' | 'clientAuthSigningAlg' | 'clientConfig'>;
+type Credentials = Pick<MiddlewareConfig, 'clientSecret' | 'clientPrivateKey' | 'clientAuthMethod' | 'clientAuthSigningAlg' | 'clientAssertionAudience' | 'clientConfig'>;
+
+/** Who a client assertion is for: the issuer, or the token endpoint for providers that take only that (Ory Hydra). */
+function assertionAudience(as: ServerMetadata, credentials: Credentials): string {
+  return credentials.clientAssertionAudience === 'tokenEndpoint' && as.token_endpoint !== undefined ? as.token_endpoint : as.issuer;
+}
 
 /**
  * The configured method, or: a private key → private_key_jwt; a secret → client_secret_basic
@@ -58,7 +63,7 @@ export function createClientAuth(method: ClientAuthMethod, credentials: Credenti
     case 'client_secret_post':
       return ClientSecretPost(secret);
     case 'client_secret_jwt':
-      return clientSecretJwt(secret, credentials.clientAuthSigningAlg ?? 'HS256');
+      return clientSecretJwt(secret, credentials.clientAuthSigningAlg ?? 'HS256', credentials);
     case 'private_key_jwt':
       return lazyPrivateKeyJwt(credentials);
     case 'tls_client_auth':
@@ -133,7 +138,7 @@ const CLIENT_ASSERTION_LIFETIME_SECONDS = 60;
  * computes HMAC-SHA-256, so a header saying HS384 or HS512 would lie about its signature. The
  * claims are those of RFC 7523 §3 and openid-client's assertions.
  */
-function clientSecretJwt(secret: string, alg: string): ClientAuth {
+function clientSecretJwt(secret: string, alg: string, credentials: Credentials): ClientAuth {
   const key = new TextEncoder().encode(secret);
   return async (as, client, body) => {
     const nowSeconds = Math.floor(Date.now() / 1000);
@@ -141,7 +146,7 @@ function clientSecretJwt(secret: string, alg: string): ClientAuth {
       .setProtectedHeader({ alg })
       .setIssuer(client.client_id)
       .setSubject(client.client_id)
-      .setAudience(as.issuer)
+      .setAudience(assertionAudience(as, credentials))
       .setJti(randomBytes(32).toString('base64url'))
       .setIssuedAt(nowSeconds)
       .setNotBefore(nowSeconds)
@@ -158,15 +163,22 @@ function clientSecretJwt(secret: string, alg: string): ClientAuth {
  * while a Configuration is built synchronously: the key is imported on the first call and kept.
  */
 function lazyPrivateKeyJwt(credentials: Credentials): ClientAuth {
-  let auth: Promise<ClientAuth> | undefined;
-  const build = async (): Promise<ClientAuth> => {
+  let imported: Promise<{ readonly signing: ClientSigningKey; readonly cryptoKey: CryptoKey }> | undefined;
+  const importKey = async (): Promise<{ readonly signing: ClientSigningKey; readonly cryptoKey: CryptoKey }> => {
     const signing = readClientSigningKey(credentials.clientPrivateKey ?? '', credentials.clientAuthSigningAlg);
     const pkcs8 = signing.key.export({ type: 'pkcs8', format: 'pem' }).toString();
-    const cryptoKey = await importPKCS8(pkcs8, signing.alg);
-    return PrivateKeyJwt({ key: cryptoKey, kid: signing.kid }, { [modifyAssertion]: (header) => void (header.alg = signing.alg) });
+    return { signing, cryptoKey: await importPKCS8(pkcs8, signing.alg) };
   };
   return async (as, client, body, headers) => {
-    auth ??= build();
-    await (await auth)(as, client, body, headers);
+    imported ??= importKey();
+    const { signing, cryptoKey } = await imported;
+    const audience = assertionAudience(as, credentials);
+    const auth = PrivateKeyJwt({ key: cryptoKey, kid: signing.kid }, {
+      [modifyAssertion]: (header, payload) => {
+        header.alg = signing.alg;
+        payload.aud = audience;
+      },
+    });
+    await auth(as, client, body, headers);
   };
 }

@@ -97,6 +97,16 @@ describe('client authentication options', () => {
   });
 });
 
+describe('clientAssertionAudience', () => {
+  it('is the issuer unless set to tokenEndpoint (Ory Hydra takes only that), and names its choices when wrong', async () => {
+    expect((await middlewareOf({ clientSecret: 's' })).app?.clientAssertionAudience).toBeUndefined();
+    expect((await middlewareOf({ clientSecret: 's', clientAssertionAudience: 'tokenEndpoint' })).app?.clientAssertionAudience).toBe('tokenEndpoint');
+    expect(await problemsOf({ clientSecret: 's', clientAssertionAudience: 'token_endpoint' })).toEqual([
+      'middlewares.app.clientAssertionAudience: "token_endpoint" is not one of issuer, tokenEndpoint',
+    ]);
+  });
+});
+
 describe('bearerTokens', () => {
   it('reads the block with its defaults', async () => {
     const { app } = await middlewareOf({ clientSecret: 's', bearerTokens: { audiences: ['https://api.example.com'] } });
