@@ -5,8 +5,12 @@
  *
  * Dev only: the login form takes the user name as password, the keys live in memory.
  *
- * Run alone: `npx tsx deploy/demo/dev-provider.ts` (env: DEV_PROVIDER_PORT, DEV_PROVIDER_CLIENT_ID,
- * DEV_PROVIDER_CLIENT_SECRET, DEV_PROVIDER_REDIRECT_URIS comma-separated, DEV_PROVIDER_JWT_ACCESS_TOKENS=1).
+ * Run alone (README, "The dev provider"): `node --import tsx deploy/demo/dev-provider.ts`, one
+ * process that Ctrl-C stops (`npx tsx` would put a wrapper in front). Env: DEV_PROVIDER_PORT
+ * (9090, as in the demo; 0 picks a free one), DEV_PROVIDER_HOST (127.0.0.1), DEV_PROVIDER_CLIENT_ID
+ * (demo), DEV_PROVIDER_CLIENT_SECRET (demo-secret), DEV_PROVIDER_REDIRECT_URIS and
+ * DEV_PROVIDER_POST_LOGOUT_REDIRECT_URIS (comma-separated), DEV_PROVIDER_JWT_ACCESS_TOKENS=1.
+ * Run this way, a sign-out ends the provider session at once, without its "sign out?" prompt.
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -119,6 +123,12 @@ export interface DevProviderOptions {
   readonly onServerError?: (error: unknown) => void;
   /** RP-initiated logout (an end_session_endpoint in discovery). Default true. */
   readonly rpInitiatedLogout?: boolean;
+  /**
+   * End the provider session on RP-initiated logout without asking "sign out?" (the page submits
+   * the confirmation itself). Without it, a user who leaves that page is still signed in at the
+   * provider, and the next visit to the application signs her straight back in. Default false.
+   */
+  readonly logoutWithoutPrompt?: boolean;
   /**
    * Private JWKs (with `kid` and `alg`) to sign with, instead of a fresh RS256 key: a test that
    * must forge tokens "from the provider" (a logout token naming only `sub`, say) holds the key.
@@ -371,7 +381,10 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
     },
     features: {
       devInteractions: { enabled: false },
-      rpInitiatedLogout: { enabled: options.rpInitiatedLogout ?? true },
+      rpInitiatedLogout: {
+        enabled: options.rpInitiatedLogout ?? true,
+        ...(options.logoutWithoutPrompt === true ? { logoutSource: confirmLogoutAtOnce } : {}),
+      },
       backchannelLogout: { enabled: true },
       revocation: { enabled: true },
       introspection: { enabled: true },
@@ -484,11 +497,27 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
   };
 }
 
+/**
+ * oidc-provider's logout page, answered "yes" by itself: the form it hands us (with its xsrf
+ * token) gets the `logout=yes` its "Yes, sign me out" button would send, and is submitted on load.
+ * Without JavaScript the button is still there.
+ */
+async function confirmLogoutAtOnce(ctx: { type: string; body: unknown }, form: string): Promise<void> {
+  ctx.type = 'html';
+  ctx.body = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Signing out</title></head>
+<body><p>Signing you out…</p>${form}
+<input type="hidden" form="op.logoutForm" name="logout" value="yes">
+<noscript><button type="submit" form="op.logoutForm">Sign out</button></noscript>
+<script>document.getElementById('op.logoutForm').submit();</script>
+</body></html>`;
+}
+
 async function main(): Promise<void> {
   const env = process.env;
   const redirectUris = (env.DEV_PROVIDER_REDIRECT_URIS ?? 'http://127.0.0.1:8080/callback').split(',').filter((u) => u !== '');
   const dev = await startDevProvider({
-    port: Number(env.DEV_PROVIDER_PORT ?? 9000),
+    port: Number(env.DEV_PROVIDER_PORT ?? 9090),
     host: env.DEV_PROVIDER_HOST ?? '127.0.0.1',
     clients: [
       {
@@ -499,6 +528,7 @@ async function main(): Promise<void> {
       },
     ],
     jwtAccessTokens: env.DEV_PROVIDER_JWT_ACCESS_TOKENS === '1',
+    logoutWithoutPrompt: true,
   });
   process.stdout.write(`dev provider: issuer ${dev.issuer} (users: ${Object.keys(DEV_USERS).join(', ')})\n`);
   const stop = (): void => {
