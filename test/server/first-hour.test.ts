@@ -143,6 +143,25 @@ describe('the access log', () => {
   });
 });
 
+describe('the 503 page', () => {
+  let service: TestService;
+
+  beforeAll(async () => {
+    // Nothing listens there: discovery fails and every page gets 503.
+    service = await startService({ middlewares: [{ name: 'down', issuer: 'http://127.0.0.1:1', clientConfig: { maxRetries: 0 } }], awaitProviders: false });
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+
+  it('carries the error-code line the other pages have', async () => {
+    const result = await forwardAuth(service.authAddress('down'), { url: `${TEST_APP_ORIGIN}/page`, headers: NAVIGATION_HEADERS }, createCookieJar());
+    expect(result.status).toBe(503);
+    expect(result.body).toContain('Error code: <code>OFA_PROVIDER_UNAVAILABLE</code>');
+    expect(accessLines(service.logger.records).at(-1)).toMatchObject({ status: 503, decision: 'unavailable', code: 'OFA_PROVIDER_UNAVAILABLE' });
+  });
+});
+
 describe('readiness with a Redis session store', () => {
   let op: DevProvider;
   let redis: RedisServer;
