@@ -4,6 +4,7 @@
  * never opens.
  */
 import { describe, expect, it } from 'vitest';
+import { createRevocationHub } from '../../src/session/revocation-hub.js';
 import { createSealer } from '../../src/session/seal.js';
 import { createSessionStores } from '../../src/server/session-stores.js';
 import { newSessionId, type Session } from '../../src/session/session.js';
@@ -28,7 +29,7 @@ function sampleSession(): Session {
 
 describe('a session cookie', () => {
   it('opens for the middleware that minted it, and not for one with another issuer or client ID (same name, same secret)', async () => {
-    const stores = createSessionStores({ sealer: createSealer([TEST_SECRET]), log: createTestLogger('info').log });
+    const stores = createSessionStores({ sealer: createSealer([TEST_SECRET]), log: createTestLogger('info').log, revocations: createRevocationHub() });
     const minted = makeMiddlewareConfig({ name: 'app', issuer: 'https://id.example', clientID: 'app-client' });
     const value = await stores.storeFor(minted).create(sampleSession(), now);
     expect(await stores.storeFor(makeMiddlewareConfig({ ...minted })).load(value, now)).toBeDefined();
