@@ -40,13 +40,16 @@ export interface RunningTraefik {
   readonly stop: () => Promise<void>;
 }
 
-/** `traefik version`'s Version line, e.g. "3.6.25". */
+/**
+ * The Traefik module version the binary was built from, e.g. "3.6.25", read from its Go build
+ * information (`go version -m`): a build from the module proxy says "dev" to `traefik version`.
+ */
 export function traefikVersion(peer: TraefikPeer): string {
-  const result = spawnSync(peerBinary(peer), ['version'], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`traefik version failed: ${result.stderr}`);
-  const match = /^Version:\s+(\S+)/m.exec(result.stdout);
-  if (match === null) throw new Error(`traefik version printed no version:\n${result.stdout}`);
-  return match[1]!.replace(/^v/, '');
+  const result = spawnSync('go', ['version', '-m', peerBinary(peer)], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`go version -m failed (Go is needed to read the build's module version): ${result.stderr}`);
+  const match = /^\s*mod\s+github\.com\/traefik\/traefik\/v\d+\s+v(\S+)/m.exec(result.stdout);
+  if (match === null) throw new Error(`${peer}: no traefik module in the binary's build information`);
+  return match[1]!;
 }
 
 export async function startTraefik(options: TraefikOptions): Promise<RunningTraefik> {
