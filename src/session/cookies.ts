@@ -50,6 +50,44 @@ export function parseCookieHeader(header: string | readonly string[] | undefined
   return jar;
 }
 
+const NO_VALUES: readonly string[] = Object.freeze([]);
+
+/**
+ * Every value of one cookie name, found by scanning the header for that name instead of parsing
+ * every pair into a jar: the signed-in check needs only the session cookie, and its header may
+ * carry dozens of the application's cookies. Same rules as parseCookieHeader for that name (every
+ * value kept, so a tossed duplicate is still seen; quotes removed; no decoding), except that the
+ * pair count is not capped here: a tossed copy past the 200th pair still counts as a duplicate.
+ */
+export function scanCookieValues(header: string | readonly string[] | undefined, name: string): readonly string[] {
+  const text = typeof header === 'string' ? header : Array.isArray(header) ? header.join('; ') : '';
+  if (text.length === 0 || text.length > MAX_HEADER_LENGTH || name === '') return NO_VALUES;
+  let values: string[] | undefined;
+  let from = 0;
+  for (;;) {
+    const at = text.indexOf(name, from);
+    if (at < 0) break;
+    const afterName = at + name.length;
+    from = afterName;
+    // The name must be the whole name of its pair: only whitespace between the pair's start and it…
+    const pairStart = text.lastIndexOf(';', at - 1) + 1;
+    if (pairStart < at && text.slice(pairStart, at).trim() !== '') continue;
+    // …and between it and the pair's first "=".
+    const eq = text.indexOf('=', afterName);
+    if (eq < 0) break;
+    const semicolon = text.indexOf(';', afterName);
+    if (semicolon >= 0 && semicolon < eq) continue;
+    if (eq > afterName && text.slice(afterName, eq).trim() !== '') continue;
+    const end = semicolon < 0 ? text.length : semicolon;
+    let value = text.slice(eq + 1, end).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+    (values ??= []).push(value);
+    if (values.length >= MAX_VALUES_PER_NAME) break;
+    from = end;
+  }
+  return values ?? NO_VALUES;
+}
+
 export function cookieValues(jar: CookieJar, name: string): readonly string[] {
   return Object.hasOwn(jar, name) ? (jar[name] ?? []) : [];
 }
