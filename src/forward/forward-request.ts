@@ -36,7 +36,7 @@ export const UNAVAILABLE: Answer = Object.freeze(unavailable('OFA_PROVIDER_UNAVA
 
 /** The original request is at this configured URL (matched on the raw path, see url-option.ts). */
 export function isAt(option: ParsedUrlOption | undefined, original: OriginalRequest): boolean {
-  return option !== undefined && matchesUrlOption(option, original.url, original.rawPath);
+  return option !== undefined && matchesUrlOption(option, original, original.rawPath);
 }
 
 /** What openid-client and our token checks need, or undefined while the provider is not discovered. */

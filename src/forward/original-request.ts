@@ -5,7 +5,13 @@ import type { IsTrustedProxy } from './trusted-proxies.js';
 /** The request the browser made to the protected application, as best the proxy told us. */
 export interface OriginalRequest {
   readonly method: string;
-  /** Absolute, http or https. WHATWG-normalised (dot segments removed): use it to build URLs, not to match paths. */
+  readonly protocol: 'http:' | 'https:';
+  /** Lower-cased host[:port], the default port dropped: what `url.host` prints, without building `url`. */
+  readonly host: string;
+  /**
+   * Absolute, http or https. WHATWG-normalised (dot segments removed): use it to build URLs, not to
+   * match paths. Built on first use: a signed-in check needs none.
+   */
   readonly url: URL;
   /** The path exactly as sent (before "?"), for exact matching of callback/logout paths. */
   readonly rawPath: string;
@@ -97,22 +103,50 @@ export function reconstructOriginalRequest(input: AuthRequestInput, isTrusted: I
   const method = forwardedMethod ?? input.method;
   if (typeof method !== 'string' || !METHOD.test(method)) return fail('invalid method');
 
-  let url: URL;
-  try {
-    // The URI starts with "/" and follows the authority, so nothing in it ("//x", "@x", "\\x") can be read as a host.
-    url = new URL(`${proto}://${expectedHost}${uri}`);
-  } catch {
-    return fail('unparsable request URL');
-  }
-  if (url.host !== expectedHost || url.protocol !== `${proto}:`) return fail('request URL changed host when parsed');
+  // The URI starts with "/" and follows the authority, so nothing in it ("//x", "@x", "\\x") can be
+  // read as a host: whether the URL keeps the host is a question about the host alone.
+  if (!parsesToSameHost(proto, expectedHost)) return fail('request URL changed host when parsed');
 
   const end = uri.search(/[?#]/);
   const rawPath = end < 0 ? uri : uri.slice(0, end);
-  const request: OriginalRequest = { method, url, rawPath, trustedForwarding: trusted };
+  let url: URL | undefined;
+  const request: OriginalRequest = {
+    method,
+    protocol: `${proto}:`,
+    host: expectedHost,
+    rawPath,
+    trustedForwarding: trusted,
+    get url() {
+      return (url ??= new URL(`${proto}://${expectedHost}${uri}`));
+    },
+  };
   if (!trusted && sendsForwardedHeaders(input.headers) && isTrusted.firstIgnoredForwarding(input.peerAddress)) {
     return { ok: true, request, untrustedPeerForwarded: true };
   }
   return { ok: true, request };
+}
+
+/** Hosts checked so far; past this many the memory starts over (a flood of made-up names costs a parse each). */
+const CHECKED_HOSTS_MAX = 1024;
+const hostsKeptWhenParsed = new Map<string, boolean>();
+
+/**
+ * A host that passed normaliseHost can still change when WHATWG parses it (numeric IPv4 forms such
+ * as "0x7f.1", IDNA): parsed once per scheme and host, then remembered.
+ */
+function parsesToSameHost(proto: 'http' | 'https', host: string): boolean {
+  const origin = `${proto}://${host}`;
+  let same = hostsKeptWhenParsed.get(origin);
+  if (same === undefined) {
+    try {
+      same = new URL(`${origin}/`).host === host;
+    } catch {
+      same = false;
+    }
+    if (hostsKeptWhenParsed.size >= CHECKED_HOSTS_MAX) hostsKeptWhenParsed.clear();
+    hostsKeptWhenParsed.set(origin, same);
+  }
+  return same;
 }
 
 function sendsForwardedHeaders(headers: IncomingHttpHeaders): boolean {

@@ -30,8 +30,8 @@ export function createPlainHttpCookieCheck(): PlainHttpCookieCheck {
   };
   return (middleware, log, original, answer) => {
     // The hot path behind HTTPS stops here.
-    if (original.url.protocol !== 'http:' || isLoopbackHost(original.url.hostname)) return answer;
-    const host = original.url.host;
+    if (original.protocol !== 'http:' || isLoopbackHost(hostnameOf(original.host))) return answer;
+    const host = original.host;
     if (answer.kind === 'error' && answer.code === 'OFA_CALLBACK_STATE_MISSING' && middleware.stateCookie.secure) {
       if (once(`callback\n${middleware.name}\n${host}`)) {
         log.warn({ code: answer.code, host }, `login state missing at the callback: ${SECURE_OVER_HTTP_HINT}`);
@@ -47,6 +47,13 @@ export function createPlainHttpCookieCheck(): PlainHttpCookieCheck {
     }
     return answer;
   };
+}
+
+/** "[::1]:8080" → "[::1]", "app.example:8080" → "app.example". */
+function hostnameOf(host: string): string {
+  if (host.startsWith('[')) return host.slice(0, host.indexOf(']') + 1);
+  const colon = host.indexOf(':');
+  return colon < 0 ? host : host.slice(0, colon);
 }
 
 /** Names browsers treat as a secure context over plain http: there, a Secure cookie is kept. */

@@ -64,7 +64,7 @@ export function resolveUrlOption(option: string, original: URL): URL {
  * exactly on the raw path the client sent (no decoding, no dot-segment removal), so "/x/../cb" or
  * "/%63b" never reach the callback handler. Scheme and query are ignored: TLS may end before us.
  */
-export function matchesUrlOption(parsed: ParsedUrlOption, original: URL, rawPath: string): boolean {
+export function matchesUrlOption(parsed: ParsedUrlOption, original: { readonly host: string }, rawPath: string): boolean {
   // Compared without building a URL: this runs on every forward-auth request.
   if (parsed.pathname !== rawPath) return false;
   return parsed.kind === 'path' || parsed.host === original.host;

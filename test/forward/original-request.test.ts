@@ -55,6 +55,23 @@ describe('reconstructOriginalRequest from a trusted proxy', () => {
     expect(ok(reconstruct({ ...forwarded, 'x-forwarded-host': 'app.example:8443' })).url.host).toBe('app.example:8443');
   });
 
+  it('gives host and protocol as the URL prints them, without building the URL for them', () => {
+    for (const host of ['App.Example:443', 'app.example:8443', '192.0.2.1:8080', '[::1]:8080', '[::1]']) {
+      const request = ok(reconstruct({ ...forwarded, 'x-forwarded-host': host }));
+      expect(request.host).toBe(request.url.host);
+      expect(request.protocol).toBe(request.url.protocol);
+    }
+  });
+
+  it('refuses a host that WHATWG parsing would change (numeric IPv4 forms), every time it is asked', () => {
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      for (const host of ['0x7f.1', '127.1', '2130706433', '1.2.3']) {
+        const result = reconstruct({ ...forwarded, 'x-forwarded-host': host });
+        expect(result.ok, host).toBe(false);
+      }
+    }
+  });
+
   it('accepts IPv4 and bracketed IPv6 hosts', () => {
     expect(ok(reconstruct({ ...forwarded, 'x-forwarded-host': '192.0.2.1:8080' })).url.host).toBe('192.0.2.1:8080');
     expect(ok(reconstruct({ ...forwarded, 'x-forwarded-host': '[::1]:8080' })).url.host).toBe('[::1]:8080');
