@@ -16,6 +16,7 @@ import {
   type RawObject,
 } from './field-reader.js';
 import { checkPair, queueSecret, type Mutable, type Reading } from './option-reading.js';
+import { readApplicationTokens } from './application-options.js';
 import { readRedis } from './redis-config.js';
 import { isReservedHeaderName } from './reserved-headers.js';
 import type { PendingSecret } from './secret-references.js';
@@ -66,6 +67,9 @@ export const MIDDLEWARE_KEYS = [
   'stateCookie',
   'session',
   'csrf',
+  'applicationTokens',
+  'userinfoUrl',
+  'allowCorsPreflight',
 ] as const;
 
 const FLEXIBLE_URL_KEYS = [
@@ -74,6 +78,7 @@ const FLEXIBLE_URL_KEYS = [
   'postLoginRedirectUrl',
   'postLogoutRedirectUrl',
   'backchannelLogoutUrl',
+  'userinfoUrl',
 ] as const;
 
 /**
@@ -154,6 +159,9 @@ export function readMiddlewareConfig(
     session: readSession(options, path, name, reading),
     csrf: readCsrf(options, path, sink),
   };
+  config.applicationTokens = readApplicationTokens(options, path, config.forwardHeaders, sink);
+  const allowCorsPreflight = readBoolean(options, 'allowCorsPreflight', path, sink);
+  if (allowCorsPreflight !== undefined) config.allowCorsPreflight = allowCorsPreflight;
 
   for (const key of FLEXIBLE_URL_KEYS) {
     const value = readOptionalString(options, key, path, sink);

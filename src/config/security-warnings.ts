@@ -4,6 +4,7 @@
  * distributed, a listener on a private network), so none is an error.
  */
 import { isIP } from 'node:net';
+import { applicationWarnings } from './application-warnings.js';
 import type { Config } from './types.js';
 
 export function securityWarnings(config: Config): string[] {
@@ -26,6 +27,7 @@ export function securityWarnings(config: Config): string[] {
         `${at}.session.store.redis.tls.insecureSkipVerify: is true: the Redis server's certificate is not verified, so whoever is on the path can read and change sessions (set tls.caBundle instead)`,
       );
     }
+    warnings.push(...applicationWarnings(middleware));
   }
   return warnings;
 }

@@ -131,6 +131,13 @@ export interface BearerTokensConfig {
   readonly passToApplication: boolean;
 }
 
+/** The session's tokens handed to the application on each 2xx, in headers the operator names. */
+export interface ApplicationTokensConfig {
+  /** `Authorization` carries `Bearer <token>`; any other header the bare token. Undefined: not passed. */
+  readonly accessTokenHeader: string | undefined;
+  readonly idTokenHeader: string | undefined;
+}
+
 /** One protected application: every option of the spec table, defaults applied. */
 export interface MiddlewareConfig {
   readonly name: string;
@@ -177,6 +184,12 @@ export interface MiddlewareConfig {
   readonly session: SessionConfig;
   /** Undefined when CSRF protection is off. */
   readonly csrf: CsrfConfig | undefined;
+  /** Undefined (the default): no token reaches the application. */
+  readonly applicationTokens?: ApplicationTokensConfig | undefined;
+  /** Where a signed-in browser reads its forwarded identity as JSON; undefined: no such URL. */
+  readonly userinfoUrl?: string | undefined;
+  /** Let a CORS preflight (OPTIONS with Origin and Access-Control-Request-Method) through without a session. Absent: false. */
+  readonly allowCorsPreflight?: boolean;
 }
 
 export interface Config {

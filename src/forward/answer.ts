@@ -64,6 +64,17 @@ type AnswerBody =
       readonly location: string;
     }
   | {
+      /**
+       * The userinfoUrl's answer, routed straight to the browser: the forwarded identity as JSON
+       * (200), signed out (401), or a method other than GET and HEAD (405).
+       */
+      readonly kind: 'userinfo';
+      readonly status: 200 | 401 | 405;
+      /** Header name → value, the forwardHeaders of a 200. */
+      readonly identity?: Readonly<Record<string, string>>;
+      readonly cookies: readonly string[];
+    }
+  | {
       /** The answer to the provider's back-channel logout POST (Back-Channel Logout 1.0, 2.8). */
       readonly kind: 'backchannel-logout';
       readonly status: 200 | 400 | 405;

@@ -9,15 +9,18 @@ import { handleCallback } from './routes/callback.js';
 import { checkBearerToken } from './routes/check-bearer-token.js';
 import { checkSession } from './routes/check-session.js';
 import { startLogin } from './routes/start-login.js';
+import { answerUserinfo } from './routes/userinfo.js';
+import { corsPreflightAnswer, isCorsPreflight } from './cors-preflight.js';
 import { handleLogout } from './routes/logout.js';
 import type { MiddlewareRuntime } from './runtime.js';
 
 export type { ForwardAuthRequest } from './forward-request.js';
 
 /**
- * Picks the route for one forward-auth subrequest: the callback, logout and back-channel logout
- * URLs first (matched on the raw path), then a bearer token where bearerTokens is on, then the
- * session check, or a login when there is no session.
+ * Picks the route for one forward-auth subrequest: the callback, logout, back-channel logout and
+ * userinfo URLs first (matched on the raw path), a CORS preflight where allowCorsPreflight is on,
+ * then a bearer token where bearerTokens is on, then the session check, or a login when there is
+ * no session.
  * A store or provider that cannot answer turns into 503 here, whichever route met it.
  */
 export async function handleForwardAuth(rt: MiddlewareRuntime, request: ForwardAuthRequest): Promise<Answer> {
@@ -37,6 +40,12 @@ async function route(rt: MiddlewareRuntime, request: ForwardAuthRequest): Promis
   if (isAt(rt.urls.redirect, original)) return handleCallback(rt, request, jar);
   if (isAt(rt.urls.logout, original)) return handleLogout(rt, request, jar);
   if (isAt(rt.urls.backchannelLogout, original)) return handleBackchannelLogout(rt, request);
+  if (isAt(rt.urls.userinfo, original)) {
+    const loaded = await loadSession(rt, jar, request.nowSeconds);
+    return answerUserinfo(rt, request, loaded, (found) => checkSession(rt, request, jar, found));
+  }
+  // Off by default; a preflight carries no credentials, so the application must answer it.
+  if (rt.config.allowCorsPreflight === true && isCorsPreflight(original.method, request.headers)) return corsPreflightAnswer(rt);
 
   // An API caller's token, where the middleware accepts them: never a session, never a login.
   const bearer = rt.config.bearerTokens === undefined ? undefined : bearerTokenOf(request.headers.authorization);

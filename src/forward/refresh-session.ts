@@ -3,6 +3,7 @@ import { refreshTokens } from '../oidc/tokens.js';
 import { pruneClaims, type Session } from '../session/session.js';
 import type { RefreshAttempt, RefreshOutcome } from '../session/store.js';
 import { refreshedKeptClaims } from './kept-claims.js';
+import { keptAccessToken } from './application-tokens.js';
 import { providerContext } from './forward-request.js';
 import type { MiddlewareRuntime } from './runtime.js';
 
@@ -44,6 +45,7 @@ async function refreshAtProvider(rt: MiddlewareRuntime, session: Session, nowSec
         keptClaims: refreshedKeptClaims(rt, session, { id: tokens.idClaims !== undefined, access: tokens.accessClaims !== undefined }),
         idToken: tokens.idToken ?? session.idToken,
         refreshToken: tokens.refreshToken,
+        ...keptAccessToken(rt.config, tokens.accessToken),
         accessTokenExpiresAt: tokens.accessTokenExpiresAt,
         renewedAt: nowSeconds,
         expiresAt: rt.config.session.sliding ? slidExpiry(rt, session, nowSeconds) : session.expiresAt,

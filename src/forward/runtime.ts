@@ -10,6 +10,7 @@ import type { Sealer } from '../session/seal.js';
 import { ALWAYS_KEPT_CLAIMS } from '../session/session.js';
 import { boundPurpose } from '../session/state-cookie.js';
 import type { SessionStore } from '../session/store.js';
+import { passesIdToken } from './application-tokens.js';
 import { parseUrlOption, type ParsedUrlOption } from './url-option.js';
 
 export interface ForwardedHeader {
@@ -45,6 +46,7 @@ export interface MiddlewareRuntime {
     readonly postLogin: ParsedUrlOption | undefined;
     readonly postLogout: ParsedUrlOption | undefined;
     readonly backchannelLogout: ParsedUrlOption | undefined;
+    readonly userinfo: ParsedUrlOption | undefined;
   };
 }
 
@@ -109,7 +111,12 @@ export function createMiddlewareRuntime(config: MiddlewareConfig, deps: Middlewa
     sealer: deps.sealer,
     store:
       deps.store ??
-      createCookieSessionStore({ sealer: deps.sealer, purpose: sessionPurpose(config), sessionLifetimeSeconds: config.session.expiry }),
+      createCookieSessionStore({
+        sealer: deps.sealer,
+        purpose: sessionPurpose(config),
+        sessionLifetimeSeconds: config.session.expiry,
+        idTokenRequired: passesIdToken(config),
+      }),
     csrfKeys: deriveCsrfKeys(deps.server.secrets),
     callbackDeadlineMs: deps.callbackDeadlineMs ?? CALLBACK_DEADLINE_MS,
     telemetry: deps.telemetry,
@@ -120,6 +127,7 @@ export function createMiddlewareRuntime(config: MiddlewareConfig, deps: Middlewa
       postLogin: optional(config.postLoginRedirectUrl),
       postLogout: optional(config.postLogoutRedirectUrl),
       backchannelLogout: optional(config.backchannelLogoutUrl),
+      userinfo: optional(config.userinfoUrl),
     },
   });
 }

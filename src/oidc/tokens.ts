@@ -9,6 +9,8 @@ import { constantTimeEqual, describeJoseError, idTokenAlgorithms, verifyIdToken 
 export interface VerifiedTokens {
   readonly idToken: string;
   readonly idClaims: JWTPayload;
+  /** Kept by the session only when the application is handed it. */
+  readonly accessToken: string;
   /** Present only when the access token is a JWT whose signature checks out against the provider's keys. */
   readonly accessClaims: JWTPayload | undefined;
   readonly refreshToken: string | undefined;
@@ -19,6 +21,7 @@ export interface VerifiedTokens {
 export interface RefreshedTokens {
   readonly idToken: string | undefined;
   readonly idClaims: JWTPayload | undefined;
+  readonly accessToken: string;
   readonly accessClaims: JWTPayload | undefined;
   readonly refreshToken: string;
   readonly accessTokenExpiresAt: number | undefined;
@@ -114,6 +117,7 @@ export async function refreshTokens(
     return {
       idToken: undefined,
       idClaims: undefined,
+      accessToken: response.access_token,
       accessClaims: await verifyAccessTokenClaims(provider, response.access_token, now),
       refreshToken: response.refresh_token ?? refreshToken,
       accessTokenExpiresAt: expiresAt(response, now),
@@ -180,6 +184,7 @@ async function verifyTokenResponse(
   return {
     idToken,
     idClaims,
+    accessToken: response.access_token,
     accessClaims: await verifyAccessTokenClaims(provider, response.access_token, now),
     refreshToken: response.refresh_token ?? options.previousRefreshToken,
     accessTokenExpiresAt: expiresAt(response, now),

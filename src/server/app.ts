@@ -277,6 +277,9 @@ function describeDecision(answer: Answer): { readonly outcome: DecisionOutcome; 
       return { outcome: 'logout_confirmation', code: undefined };
     case 'backchannel-logout':
       return { outcome: answer.status === 200 ? 'backchannel_logout' : 'backchannel_logout_refused', code: undefined };
+    case 'userinfo':
+      if (answer.status === 200) return { outcome: 'allowed', code: undefined };
+      return answer.status === 401 ? { outcome: 'unauthorized', code: 'OFA_LOGIN_REQUIRED' } : { outcome: 'invalid_request', code: undefined };
   }
 }
 

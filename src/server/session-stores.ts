@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { MiddlewareConfig, RedisStoreConfig } from '../config/types.js';
 import type { RedisCommandObserver } from '../observability/observers.js';
+import { passesIdToken } from '../forward/application-tokens.js';
 import { sessionPurpose } from '../forward/runtime.js';
 import { requestBudgetSeconds } from '../oidc/http.js';
 import { createCookieSessionStore } from '../session/cookie-store.js';
@@ -72,6 +73,7 @@ export function createSessionStores(deps: {
         purpose,
         sessionLifetimeSeconds: middleware.session.expiry,
         revocations: deps.revocations.forMiddleware(middleware.name),
+        idTokenRequired: passesIdToken(middleware),
       });
     }
     return createRedisSessionStore({

@@ -51,6 +51,8 @@ export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKin
       if (answer.status === 200) return reply.code(200).send();
       if (answer.status === 405) reply.header('Allow', 'POST');
       return reply.code(answer.status).send({ error: 'invalid_request', error_description: answer.reason });
+    case 'userinfo':
+      return writeUserinfo(reply, answer);
     case 'unavailable':
       reply.code(503).header('Retry-After', String(answer.retryAfterSeconds));
       return wantsHtml
@@ -89,6 +91,27 @@ function writeNginxAnswer(reply: FastifyReply, answer: Answer): FastifyReply {
       return reply.code(403).send();
     case 'backchannel-logout':
       return reply.code(answer.status).send();
+    // Routed straight to the service in the recipe; as a subrequest nginx would show no body.
+    case 'userinfo':
+      return reply.code(answer.status).send();
+  }
+}
+
+/**
+ * JSON a page of the same origin reads and no other site can: no CORS header ever, nosniff so a
+ * cross-site <script> or <img> gets nothing (CORB/ORB), and never cached.
+ */
+function writeUserinfo(reply: FastifyReply, answer: Extract<Answer, { kind: 'userinfo' }>): FastifyReply {
+  reply.code(answer.status).header('X-Content-Type-Options', 'nosniff').type('application/json; charset=utf-8');
+  switch (answer.status) {
+    case 200:
+      return reply.send(JSON.stringify(answer.identity ?? {}));
+    case 401:
+      reply.header('WWW-Authenticate', 'Bearer realm="oidc-forward-auth"');
+      return reply.send(JSON.stringify({ error: 'OFA_LOGIN_REQUIRED', message: ERROR_TABLE.OFA_LOGIN_REQUIRED.title }));
+    case 405:
+      reply.header('Allow', 'GET, HEAD');
+      return reply.send(JSON.stringify({ error: 'method_not_allowed', message: 'only GET and HEAD' }));
   }
 }
 

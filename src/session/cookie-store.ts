@@ -24,6 +24,8 @@ export interface CookieSessionStoreOptions {
    * changes session.expiry builds a new one) and reach every worker. Default: this store's own.
    */
   readonly revocations?: MiddlewareRevocations;
+  /** The ID token goes to the application (applicationTokens.idTokenHeader): never dropped for size. */
+  readonly idTokenRequired?: boolean;
 }
 
 export const DEFAULT_MAX_COOKIE_BYTES = 3800;
@@ -82,7 +84,7 @@ export function createCookieSessionStore(options: CookieSessionStoreOptions): Se
 
   async function save(session: Session): Promise<string> {
     let sealed = sealSession(sealer, session, purpose);
-    if (sealed.value.length > maxCookieBytes && session.idToken !== undefined) {
+    if (sealed.value.length > maxCookieBytes && session.idToken !== undefined && options.idTokenRequired !== true) {
       // Logout can do without id_token_hint (client_id is enough for most providers); nothing else is optional.
       const { idToken: _dropped, ...withoutIdToken } = session;
       sealed = sealSession(sealer, withoutIdToken, purpose);
@@ -91,7 +93,7 @@ export function createCookieSessionStore(options: CookieSessionStoreOptions): Se
       throw new OfaError(
         'OFA_SESSION_TOO_LARGE',
         `the sealed session is ${sealed.value.length} bytes, over the ${maxCookieBytes}-byte cookie limit: ` +
-          'reference fewer claims (claims, forwardHeaders, usernameClaim) or use session.store.redis',
+          'reference fewer claims (claims, forwardHeaders, usernameClaim), pass fewer tokens (applicationTokens) or use session.store.redis',
       );
     }
     cache.set(cacheKey(sealed.value), { cookieValue: sealed.value, session: sealed.session, stale: false });

@@ -162,6 +162,6 @@ export function createRevocationHub(options: RevocationHubOptions = {}): Revocat
 
 /** What matching a revoked session needs: no token and no claim leaves the process that held them. */
 function withoutSecrets(session: Session): Session {
-  const { idToken: _idToken, refreshToken: _refreshToken, accessClaims: _accessClaims, idClaims: _idClaims, ...rest } = session;
+  const { idToken: _idToken, refreshToken: _refreshToken, accessToken: _accessToken, accessClaims: _accessClaims, idClaims: _idClaims, ...rest } = session;
   return { ...rest, idClaims: {} };
 }

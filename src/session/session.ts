@@ -14,9 +14,14 @@ export interface Session {
   idClaims: Record<string, unknown>;
   /** Present only when the access token was a JWT we verified. */
   accessClaims?: Record<string, unknown>;
-  /** Kept only for id_token_hint at logout; the first thing dropped when the cookie is too big. */
+  /**
+   * Kept for id_token_hint at logout, and for the application under applicationTokens.idTokenHeader;
+   * only in the first case is it the first thing dropped when the cookie is too big.
+   */
   idToken?: string;
   refreshToken?: string;
+  /** Kept only when the middleware hands it to the application (applicationTokens.accessTokenHeader). */
+  accessToken?: string;
   accessTokenExpiresAt?: number;
   createdAt: number;
   /**
@@ -136,6 +141,7 @@ export function isSession(value: unknown): value is Session {
     isOptional(value.accessClaims, isPlainRecord) &&
     isOptional(value.idToken, isString) &&
     isOptional(value.refreshToken, isString) &&
+    isOptional(value.accessToken, isString) &&
     isOptional(value.accessTokenExpiresAt, isTime) &&
     isTime(value.createdAt) &&
     isOptional(value.createdAtMs, isTime) &&

@@ -8,6 +8,7 @@ import { callbackAnswer, type Answer } from '../answer.js';
 import { describeErrorCause } from '../error-cause.js';
 import { cookieContext, providerContext, unavailable, type ForwardAuthRequest } from '../forward-request.js';
 import { keptClaimsOf } from '../kept-claims.js';
+import { keptAccessToken, passesIdToken } from '../application-tokens.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { resolveParsedUrlOption } from '../url-option.js';
 
@@ -76,7 +77,8 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
   try {
     const tokens = await withinDeadline(exchangeAuthorizationCode(provider, flow.redirectUri, params, flow, nowSeconds), rt.callbackDeadlineMs);
     const providerSid = tokens.idClaims.sid;
-    session = withinSessionCodec({
+    const keepsIdToken = passesIdToken(rt.config);
+    session = withinSessionCodec(keepsIdToken, {
       v: 1,
       id: newSessionId(),
       issuer: String(tokens.idClaims.iss),
@@ -85,7 +87,8 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
       idClaims: pruneClaims(tokens.idClaims, rt.keptIdClaims),
       ...(tokens.accessClaims === undefined ? {} : { accessClaims: pruneClaims(tokens.accessClaims, rt.keptAccessClaims) }),
       keptClaims: keptClaimsOf(rt),
-      ...(rt.provider.current()?.serverMetadata().end_session_endpoint === undefined ? {} : { idToken: tokens.idToken }),
+      ...(rt.provider.current()?.serverMetadata().end_session_endpoint === undefined && !keepsIdToken ? {} : { idToken: tokens.idToken }),
+      ...keptAccessToken(rt.config, tokens.accessToken),
       ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
       ...(tokens.accessTokenExpiresAt === undefined ? {} : { accessTokenExpiresAt: tokens.accessTokenExpiresAt }),
       createdAt: nowSeconds,
@@ -121,11 +124,13 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
  * so it goes first (as the cookie store drops it for a cookie's size); the claims the configuration
  * reads never do: without them the session would vouch for less than the rule and headers need.
  */
-function withinSessionCodec(session: Session): Session {
+function withinSessionCodec(idTokenRequired: boolean, session: Session): Session {
   if (sessionJsonBytes(session) <= MAX_SESSION_JSON_BYTES) return session;
   const { idToken: _dropped, ...withoutIdToken } = session;
-  const bytes = sessionJsonBytes(withoutIdToken);
-  if (bytes <= MAX_SESSION_JSON_BYTES) return withoutIdToken;
+  // Handed to the application (applicationTokens.idTokenHeader), the ID token is not optional.
+  const smaller = idTokenRequired ? session : withoutIdToken;
+  const bytes = sessionJsonBytes(smaller);
+  if (bytes <= MAX_SESSION_JSON_BYTES) return smaller;
   throw new OfaError(
     'OFA_SESSION_TOO_LARGE',
     `the claims this configuration keeps take ${bytes} bytes, over the ${MAX_SESSION_JSON_BYTES} a session holds: ` +

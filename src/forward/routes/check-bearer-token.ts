@@ -9,6 +9,7 @@ import { checkIdentityHeaderBudget } from '../forwarded-headers.js';
 import { UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { identityHeaders, identityUsername } from './identity-headers.js';
+import { applicationTokenHeaders } from '../application-tokens.js';
 
 /** One cache per provider client: it survives configuration reloads that keep the provider. */
 const introspectionCaches = new WeakMap<ProviderClient, IntrospectionCache>();
@@ -81,6 +82,9 @@ export async function checkBearerToken(
       cookies: [],
     };
   }
+  // A bearer caller has no session tokens: the applicationTokens headers go empty (so the proxies
+  // replace a client's copy), the token itself only under passToApplication.
+  Object.assign(headers, applicationTokenHeaders(rt.config, {}));
   // Traefik (authResponseHeaders: Authorization) and the nginx recipe set the application's
   // Authorization from this answer: absent here means removed on the way to the application.
   if (settings.passToApplication && typeof request.headers.authorization === 'string') headers.Authorization = request.headers.authorization;

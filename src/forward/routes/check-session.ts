@@ -8,6 +8,7 @@ import { dropsCookiesOnSuccess, type Answer } from '../answer.js';
 import { checkIdentityHeaderBudget, type IdentityHeaderBudget } from '../forwarded-headers.js';
 import { cookieContext, headerValue, isAt, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import { lacksNeededClaims } from '../kept-claims.js';
+import { accessTokenExpiresWithin, accessTokenLeewaySeconds, lacksPassedTokens, passedAccessTokenExpired, withApplicationTokens } from '../application-tokens.js';
 import { isTopLevelNavigation } from '../navigation.js';
 import { refreshSession, slidExpiry } from '../refresh-session.js';
 import type { MiddlewareRuntime } from '../runtime.js';
@@ -39,11 +40,10 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
     return startLogin(rt, request, jar, endSessionCookies(rt.config));
   }
 
-  const accessTokenExpired =
-    session.accessTokenExpiresAt !== undefined && nowSeconds >= session.accessTokenExpiresAt - ACCESS_TOKEN_EXPIRY_LEEWAY_SECONDS;
+  const accessTokenExpired = accessTokenExpiresWithin(session, nowSeconds, accessTokenLeewaySeconds(rt.config, ACCESS_TOKEN_EXPIRY_LEEWAY_SECONDS));
   // The configuration reads a claim this session never kept (a reload added it): no answer from
   // it can vouch for the identity until a refresh or a new sign-in brings the claim.
-  const lacksClaims = lacksNeededClaims(rt, session);
+  const lacksClaims = lacksNeededClaims(rt, session) || lacksPassedTokens(rt.config, session);
   const canRefresh = rt.config.session.refresh && session.refreshToken !== undefined;
   if (lacksClaims && (!canRefresh || refreshMustWait(rt, request, session))) {
     rt.log.info('the session lacks claims the configuration now reads; it is renewed by a new sign-in');
@@ -51,6 +51,10 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
   }
   if (accessTokenExpired && refreshMustWait(rt, request, session)) {
     rt.log.debug('access token expired; the refresh waits for a page load that can carry the new cookie');
+    // The application would get a token its API refuses: the caller's 401 makes the page reload.
+    if (passedAccessTokenExpired(rt.config, session, nowSeconds)) {
+      return { kind: 'deny', code: 'OFA_LOGIN_REQUIRED', reason: 'the access token has expired; a page load refreshes it', cookies: [] };
+    }
   } else if (accessTokenExpired || lacksClaims) {
     const outcome = await refreshSession(rt, session, nowSeconds);
     if (!outcome.ok && outcome.transient) {
@@ -66,7 +70,7 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
     }
     session = outcome.session;
     cookieValue = outcome.cookieValue;
-    if (lacksNeededClaims(rt, session)) {
+    if (lacksNeededClaims(rt, session) || lacksPassedTokens(rt.config, session)) {
       // The refresh did not bring them (no new ID token): a new sign-in will, the refreshed session rides along meanwhile.
       rt.log.info('the refreshed session still lacks claims the configuration now reads; it is renewed by a new sign-in');
       return startLogin(rt, request, jar, cookieValue === undefined ? [] : sessionCookies(cookieContext(rt), session, cookieValue));
@@ -117,7 +121,7 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
   if (rt.urls.postLogin !== undefined && isAt(rt.urls.login, request.original) && isTopLevelNavigation(request.original.method, request.headers)) {
     return { kind: 'redirect', purpose: 'callback', location: resolveParsedUrlOption(rt.urls.postLogin, request.original.url).href, cookies };
   }
-  const { headers, budget, username } = verdict.identity();
+  const { headers, budget, username } = withApplicationTokens(rt.config, verdict.identity(), session);
   // Past what the proxies can carry, nginx would answer 502 and others cut silently: refuse clearly.
   if (!budget.ok) {
     rt.log.warn({ code: 'OFA_IDENTITY_HEADERS_TOO_LARGE', bytes: budget.bytes, limit: budget.limit, largest: budget.largest }, 'identity headers exceed their size budget; refusing');
