@@ -65,8 +65,6 @@ const DEFAULT_REVOCATION_MARKER_SECONDS = 900;
 const MAX_WRITE_ROUNDS = 4;
 /** The connection's default command timeout: a readiness probe waits no longer. */
 const PING_TIMEOUT_MS = 1_500;
-/** The connection's default command timeout: a readiness probe waits no longer. */
-const PING_TIMEOUT_MS = 1_500;
 
 /** Seconds until expiresAt, at least 1: Redis rejects EX 0, and load checks the time anyway. */
 const secondsUntil = (expiresAt: number, nowSeconds: number): number => Math.max(1, Math.ceil(expiresAt - nowSeconds));
@@ -366,20 +364,6 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     return Promise.race([answered, late]).finally(() => clearTimeout(timer));
   }
 
-  async function ping(): Promise<boolean> {
-    if (closed || client.status !== 'ready') return false;
-    // A Cluster connection has no command timeout of its own (redis-connection.ts): bound it here.
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
-    });
-    const answered = client.ping().then(
-      () => true,
-      () => false,
-    );
-    return Promise.race([answered, late]).finally(() => clearTimeout(timer));
-  }
-
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
@@ -394,7 +378,6 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     serverSide: true,
     // ioredis says 'ready' only once connected, authenticated and (Sentinel) on the master.
     isAvailable: () => !closed && client.status === 'ready',
-    ping,
     ping,
     load,
     create,
