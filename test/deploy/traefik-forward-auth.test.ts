@@ -214,6 +214,28 @@ describe.each(VERSIONS)('$peer and the reproduction of its ForwardAuth', (versio
     expect(reproduced.body).toBe(real.body);
   });
 
+  it("keeps the X-Forwarded-* of a proxy in the entry point's forwardedHeaders.trustedIPs (trustForwardHeader: true), drops anyone else's", async () => {
+    const behindProxy = await startTraefik({
+      peer: version.peer,
+      dynamic: renderDynamic(
+        readShippedDynamic(),
+        { authAddress: `127.0.0.1:${auth.port}`, appAddress: `127.0.0.1:${upstream.port}`, host: '127.0.0.1' },
+        version.peer === 'traefik-v2' ? ['traefik-v2'] : [],
+      ),
+      certificate: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca },
+      trustedIPs: ['127.0.0.1/32'],
+    });
+    try {
+      const forwarded = { Accept: 'application/json', 'X-Forwarded-Host': 'app.example.com', 'X-Forwarded-Proto': 'https', 'X-Forwarded-Uri': '/original' };
+      await getGlobalDispatcher().request({ origin: behindProxy.url, path: '/seen-by-traefik', method: 'GET', headers: forwarded }).then((r) => r.body.text());
+      expect(lastAuthRequest().headers).toMatchObject({ 'x-forwarded-host': 'app.example.com', 'x-forwarded-proto': 'https', 'x-forwarded-uri': '/original' });
+      await throughTraefik('/seen-by-traefik', forwarded);
+      expect(lastAuthRequest().headers).toMatchObject({ 'x-forwarded-host': `127.0.0.1:${traefik.port}`, 'x-forwarded-uri': '/seen-by-traefik' });
+    } finally {
+      await behindProxy.stop();
+    }
+  });
+
   it('answers a bare 401 when the auth answer is larger than maxResponseBodySize', async () => {
     const real = await throughTraefik('/big', { Accept: 'text/html' });
     const reproduced = await throughReproduction('/big', { Accept: 'text/html' });

@@ -25,6 +25,8 @@ export interface TraefikOptions {
   readonly certificate: { readonly cert: string; readonly key: string; readonly ca: string };
   /** The entry point's http.underscoreHeadersStrategy; unset keeps Traefik's default. */
   readonly underscoreHeadersStrategy?: 'keep' | 'delete';
+  /** The entry point's forwardedHeaders.trustedIPs: proxies whose X-Forwarded-* it keeps. */
+  readonly trustedIPs?: readonly string[];
   /** A port promised before the start (the provider's redirect_uris); default a free one. */
   readonly port?: number;
   /** The host name the routers' rules ask for (default 127.0.0.1, the address itself). */
@@ -60,10 +62,11 @@ export async function startTraefik(options: TraefikOptions): Promise<RunningTrae
 
 function staticConfiguration(dir: string, port: number, options: TraefikOptions): string {
   const http = options.underscoreHeadersStrategy === undefined ? {} : { http: { underscoreHeadersStrategy: options.underscoreHeadersStrategy } };
+  const forwarded = options.trustedIPs === undefined ? {} : { forwardedHeaders: { trustedIPs: [...options.trustedIPs] } };
   return stringify({
     global: { checkNewVersion: false, sendAnonymousUsage: false },
     log: { level: 'INFO', format: 'json' },
-    entryPoints: { websecure: { address: `127.0.0.1:${port}`, ...http } },
+    entryPoints: { websecure: { address: `127.0.0.1:${port}`, ...http, ...forwarded } },
     providers: { file: { directory: join(dir, 'dynamic'), watch: false } },
   });
 }
