@@ -407,6 +407,16 @@ describe('createRedisSessionStore on one server', () => {
     expect(await store.load(after, now + 6)).toBeDefined();
   });
 
+  it('keeps its revocation markers longer than a callback and an authorization code may take', async () => {
+    const store = await open();
+    await store.revokeProviderSession('https://idp.example', 'sid-marked', now);
+    await store.revokeSubject('https://idp.example', 'user-marked', now);
+    const markers = [...(await admin.keys(`${prefix}sid-ended:*`)), ...(await admin.keys(`${prefix}sub-cutoff:*`))];
+    expect(markers).toHaveLength(2);
+    // Ten minutes: the longest an authorization code should live, and far past CALLBACK_DEADLINE_MS.
+    for (const marker of markers) expect(await admin.ttl(marker)).toBeGreaterThanOrEqual(600);
+  });
+
   it('drops ids of sessions that are gone from the subject index as new logins come', async () => {
     const store = await open();
     const subject = 'user-prune';
