@@ -27,6 +27,8 @@ export interface CaddyfileOptions {
   readonly copyHeaders?: readonly string[];
   /** Uncomments the example's /backchannel-logout route. */
   readonly backchannelLogout?: boolean;
+  /** Uncomments the example's /oauth2/userinfo route. */
+  readonly userinfo?: boolean;
   /** host:port for Caddy's admin endpoint; default: off. */
   readonly adminAddress?: string;
   /** The example's text; defaults to the shipped file. */
@@ -48,22 +50,30 @@ function escapeRegExp(text: string): string {
 const NAME = /^[A-Za-z0-9._-]+$/;
 const HEADER_NAME = /^[A-Za-z0-9-]+$/;
 const BACKCHANNEL_BLOCK = /^\t# handle \/backchannel-logout \{\n(?:\t# .*\n)*?\t# \}\n/m;
+const USERINFO_BLOCK = /^\t# handle \/oauth2\/userinfo \{\n(?:\t# .*\n)*?\t# \}\n/m;
+
+function uncomment(text: string, pattern: RegExp, what: string): string {
+  const block = pattern.exec(text)?.[0];
+  if (block === undefined) throw new Error(`Caddyfile example: the commented ${what} block is missing`);
+  return text.replace(block, () => block.replace(/^\t# /gm, '\t'));
+}
 
 export function renderCaddyfile(options: CaddyfileOptions): string {
   let text = options.snippet ?? readFileSync(CADDYFILE_PATH, 'utf8');
   text = replaceExactly(text, /^app\.example\.com \{$/, `http://${options.listen} {`, 'the site address');
-  text = replaceExactly(text, '127.0.0.1:4181 {', `${options.authAddress} {`, 'the service address', 2);
+  text = replaceExactly(text, '127.0.0.1:4181 {', `${options.authAddress} {`, 'the service address', 3);
   text = replaceExactly(text, 'reverse_proxy 127.0.0.1:3000', `reverse_proxy ${options.appAddress}`, 'the application address');
   const middleware = options.middleware ?? 'app';
   if (!NAME.test(middleware) || /^\.+$/.test(middleware)) throw new Error('middleware name must be letters, digits, ".", "_" or "-"');
   text = replaceExactly(text, /^(\t+)uri \/auth\/app\?$/, `$1uri /auth/${middleware}?`, 'the forward_auth uri');
-  text = replaceExactly(text, /^(\t# \t+)rewrite \/auth\/app$/, `$1rewrite /auth/${middleware}`, 'the backchannel rewrite');
+  text = replaceExactly(text, /^(\t# \t+)rewrite \/auth\/app$/, `$1rewrite /auth/${middleware}`, 'the commented routes\' rewrites', 2);
   if (options.copyHeaders !== undefined) {
     if (options.copyHeaders.length === 0 || !options.copyHeaders.every((name) => HEADER_NAME.test(name))) {
       throw new Error('copyHeaders must be one or more header names');
     }
     text = replaceExactly(text, /^(\t+)copy_headers .*$/, `$1copy_headers ${options.copyHeaders.join(' ')}`, 'the copy_headers line');
   }
+  if (options.userinfo === true) text = uncomment(text, USERINFO_BLOCK, '/oauth2/userinfo');
   if (options.backchannelLogout === true) {
     const block = BACKCHANNEL_BLOCK.exec(text)?.[0];
     if (block === undefined) throw new Error('Caddyfile example: the commented /backchannel-logout block is missing');
