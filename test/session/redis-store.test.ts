@@ -565,6 +565,22 @@ describe('createRedisSessionStore through Sentinel', () => {
       } finally {
         process.kill(replica.pid, 'SIGCONT');
       }
+      // The sentinels may have marked the stopped replica down: the failover test needs it back.
+      await eventually('every sentinel seeing the replica up again', async () => {
+        const views = await Promise.all(
+          group.sentinels.map(async (sentinel) => {
+            const client = new Redis({ ...sentinel.endpoint, lazyConnect: true });
+            try {
+              await client.connect();
+              const replicas = (await client.call('SENTINEL', 'REPLICAS', group.masterSet)) as string[][];
+              return replicas.map((fields) => fields[fields.indexOf('flags') + 1]);
+            } finally {
+              client.disconnect();
+            }
+          }),
+        );
+        return views.every((flags) => flags.length > 0 && flags.every((flag) => flag === 'slave'));
+      });
     } finally {
       admin.disconnect();
       await store.close();
