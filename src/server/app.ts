@@ -159,7 +159,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
         const body = Buffer.isBuffer(request.body) ? request.body : undefined;
         const span = tracing?.startDecision(name, {
           method: original.method,
-          host: original.url.host,
+          host: original.host,
           headers: request.headers,
           continueTrace: original.trustedForwarding,
         });
@@ -183,7 +183,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
         runtime.log.info(
           {
             method: original.method,
-            host: original.url.host,
+            host: original.host,
             path: original.rawPath,
             status: reply.statusCode,
             decision: answer.kind,
