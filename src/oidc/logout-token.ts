@@ -97,7 +97,10 @@ export async function verifyLogoutToken(
       clockTolerance: tolerance,
       maxTokenAge: maxAge,
       currentDate: new Date(expected.nowSeconds * 1000),
-      requiredClaims: ['iss', 'aud', 'iat', 'exp', 'events'],
+      // exp is checked when present. Back-Channel Logout 1.0 (final) requires it, but providers
+      // built on its drafts send none (Ory Hydra v2.3): such a token is bounded by its iat and
+      // maxAge alone, which already limit how long it can be replayed and its jti remembered.
+      requiredClaims: ['iss', 'aud', 'iat', 'events'],
     });
     payload = verified.payload;
     typ = verified.protectedHeader.typ;
@@ -117,15 +120,17 @@ export async function verifyLogoutToken(
     (payload.sid === undefined && payload.sub === undefined ? 'logout token carries neither "sid" nor "sub"' : undefined);
   if (problem !== undefined) return refuse(problem);
 
-  // Checked above: jti is a string, sid and sub strings or absent, and jose saw exp and iat are
-  // numbers. jose counts now in whole seconds and accepts exp while now < exp + tolerance, iat
-  // while now <= iat + maxAge + tolerance: the jti must be remembered until the first one fails.
+  // Checked above: jti is a string, sid and sub strings or absent, and jose saw iat (and exp, when
+  // present) are numbers. jose counts now in whole seconds and accepts exp while now < exp +
+  // tolerance, iat while now <= iat + maxAge + tolerance: the jti must be remembered until the
+  // first one fails.
   const jti = payload.jti as string;
   const sid = payload.sid as string | undefined;
   const sub = payload.sub;
-  const exp = payload.exp as number;
+  const exp = payload.exp as number | undefined;
   const iat = payload.iat as number;
-  const rememberUntil = Math.min(Math.ceil(exp + tolerance), Math.floor(iat + maxAge + tolerance) + 1);
+  const iatBound = Math.floor(iat + maxAge + tolerance) + 1;
+  const rememberUntil = exp === undefined ? iatBound : Math.min(Math.ceil(exp + tolerance), iatBound);
   return { ok: true, target: { issuer: expected.issuer, jti, sid, sub, rememberUntil, issuedBySeconds: iat + tolerance } };
 }
 
