@@ -3,16 +3,16 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RedisStoreConfig } from '../../src/config/types.js';
-import { isOfaError } from '../../src/errors.js';
-import { closeRedisConnection, createRedisConnection } from '../../src/session/redis-connection.js';
-import { createRedisSessionStore, type RedisSessionStoreOptions } from '../../src/session/redis-store.js';
-import { createSealer } from '../../src/session/seal.js';
-import { sealSession } from '../../src/session/sealed-session.js';
-import type { Session } from '../../src/session/session.js';
-import type { RefreshAttempt, SessionStore } from '../../src/session/store.js';
-import { createTestLogger } from '../support/log.js';
-import { makeRedisStoreConfig } from '../support/redis-service.js';
+import type { RedisStoreConfig } from '../../../src/config/types.js';
+import { isOfaError } from '../../../src/errors.js';
+import { closeRedisConnection, createRedisConnection } from '../../../src/session/redis/connection.js';
+import { createRedisSessionStore, type RedisSessionStoreOptions } from '../../../src/session/redis/store.js';
+import { createSealer } from '../../../src/session/seal.js';
+import { sealSession } from '../../../src/session/sealed-session.js';
+import type { Session } from '../../../src/session/session.js';
+import type { RefreshAttempt, SessionStore } from '../../../src/session/store.js';
+import { createTestLogger } from '../../support/log.js';
+import { makeRedisStoreConfig } from '../../support/redis-service.js';
 import {
   startRedisCluster,
   startRedisSentinelGroup,
@@ -20,9 +20,9 @@ import {
   type RedisCluster,
   type RedisSentinelGroup,
   type RedisServer,
-} from '../support/redis.js';
-import { describeSessionStoreContract } from './store-contract.js';
-import { SECRET, sampleSession } from './fixtures.js';
+} from '../../support/redis.js';
+import { describeSessionStoreContract } from '../store-contract.js';
+import { SECRET, sampleSession } from '../fixtures.js';
 
 const now = 1_700_000_100;
 const PURPOSE = 'session:app';
@@ -43,7 +43,7 @@ function redisConfig(endpoints: readonly string[], overrides: Partial<RedisStore
 
 /**
  * A store on its own, ready connection: a Cluster connection has no offline queue (see
- * redis-connection.ts), so a command sent before it is ready fails at once.
+ * session/redis/connection.ts), so a command sent before it is ready fails at once.
  */
 type StoreTuning = Partial<Pick<RedisSessionStoreOptions, 'sessionLifetimeSeconds' | 'refreshLockSeconds' | 'replicaAckTimeoutMs' | 'revocationMarkerSeconds'>>;
 
@@ -624,7 +624,7 @@ describe('createRedisSessionStore through Sentinel', () => {
       for (const deadline = Date.now() + 15_000; loaded === undefined && Date.now() < deadline; await sleep(200)) {
         loaded = (await store.load(value, now).catch(() => undefined))?.session;
       }
-      // A save that timed out may still have landed late (see redis-connection.ts): never earlier.
+      // A save that timed out may still have landed late (see session/redis/connection.ts): never earlier.
       expect(loaded?.renewedAt).toBeGreaterThanOrEqual(lastSaved);
       expect(await store.recordLogoutToken('https://idp.example', 'jti-after-failover', now + 60, now)).toBe(true);
     } finally {

@@ -1,8 +1,8 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { RedisCommands } from './redis-commands.js';
-import { ADD_TO_INDEX, isSessionId, RAISE_CUTOFF, type RedisKeys } from './redis-keys.js';
-import { creationSeconds, type Session } from './session.js';
+import type { RedisCommands } from './commands.js';
+import { ADD_TO_INDEX, isSessionId, RAISE_CUTOFF, type RedisKeys } from './keys.js';
+import { creationSeconds, type Session } from '../session.js';
 
 /**
  * The indexes of the Redis store (sessions by provider login and by subject) and the revocations
@@ -31,7 +31,7 @@ const PRUNE_BATCH = 8;
 
 export function createRedisRevocations(deps: {
   readonly client: Redis | Cluster;
-  /** Where writes that a failover must not lose go (see redis-store.ts). */
+  /** Where writes that a failover must not lose go (see store.ts). */
   readonly writer: Redis | Cluster;
   readonly commands: RedisCommands;
   readonly keys: RedisKeys;

@@ -1,13 +1,13 @@
 /**
- * The Lua scripts of redis-keys.ts, run as they are against a real Redis: what each leaves behind
+ * The Lua scripts of session/redis/keys.ts, run as they are against a real Redis: what each leaves behind
  * when the value it expects is no longer there, which is what the stores' tests, running one step
  * after another, never show.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADD_TO_INDEX, COMPARE_AND_SET, RAISE_CUTOFF, RELEASE_LOCK } from '../../src/session/redis-keys.js';
-import { startRedisServer, type RedisServer } from '../support/redis.js';
+import { ADD_TO_INDEX, COMPARE_AND_SET, RAISE_CUTOFF, RELEASE_LOCK } from '../../../src/session/redis/keys.js';
+import { startRedisServer, type RedisServer } from '../../support/redis.js';
 
 let server: RedisServer;
 let redis: Redis;

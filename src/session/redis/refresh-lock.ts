@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { RedisCommands } from './redis-commands.js';
-import { RELEASE_LOCK, type RedisKeys } from './redis-keys.js';
-import type { Session } from './session.js';
-import type { RefreshAttempt, RefreshOutcome } from './store.js';
+import type { RedisCommands } from './commands.js';
+import { RELEASE_LOCK, type RedisKeys } from './keys.js';
+import type { Session } from '../session.js';
+import type { RefreshAttempt, RefreshOutcome } from '../store.js';
 
 /** The stored session as read, with the sealed value to compare-and-set against. */
 export interface StoredSession {

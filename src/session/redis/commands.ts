@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { OfaError } from '../errors.js';
-import type { RedisCommandName, RedisCommandObserver } from '../observability/observers.js';
+import { OfaError } from '../../errors.js';
+import type { RedisCommandName, RedisCommandObserver } from '../../observability/observers.js';
 
 /** How the Redis session store sends one command: timed, and failing closed as OFA_STORE_UNAVAILABLE. */
 export interface RedisCommands {

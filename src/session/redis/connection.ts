@@ -27,8 +27,8 @@
 import { rootCertificates, type ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import { parseHostPort } from '../config/network.js';
-import type { RedisStoreConfig, RedisTlsConfig } from '../config/types.js';
+import { parseHostPort } from '../../config/network.js';
+import type { RedisStoreConfig, RedisTlsConfig } from '../../config/types.js';
 
 export type RedisConnection = Redis | Cluster;
 

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RedisStoreConfig, RedisTlsConfig } from '../../src/config/types.js';
-import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../../src/session/redis-connection.js';
-import { createTestLogger, type TestLogger } from '../support/log.js';
-import { makeRedisStoreConfig } from '../support/redis-service.js';
+import type { RedisStoreConfig, RedisTlsConfig } from '../../../src/config/types.js';
+import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../../../src/session/redis/connection.js';
+import { createTestLogger, type TestLogger } from '../../support/log.js';
+import { makeRedisStoreConfig } from '../../support/redis-service.js';
 import {
   startRedisCluster,
   startRedisSentinelGroup,
@@ -12,8 +12,8 @@ import {
   type RedisEndpoint,
   type RedisSentinelGroup,
   type RedisServer,
-} from '../support/redis.js';
-import { createTestPki, type TestPki } from '../support/tls.js';
+} from '../../support/redis.js';
+import { createTestPki, type TestPki } from '../../support/tls.js';
 
 // Distinctive, so a leak into the log cannot hide.
 const DEFAULT_PASSWORD = 'default-user-secret-5e1f';

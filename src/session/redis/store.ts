@@ -1,19 +1,19 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
 import type { Logger } from 'pino';
-import { OfaError } from '../errors.js';
-import type { RedisCommandObserver } from '../observability/observers.js';
-import { createLru } from './lru.js';
-import { createRedisCommands } from './redis-commands.js';
-import { closeRedisConnection, createAcknowledgedWriteConnection } from './redis-connection.js';
-import { COMPARE_AND_SET, createRedisKeys, isSessionId } from './redis-keys.js';
-import { createRedisRefresh, refreshedSince, withLaterExpiry, type LockedWrite, type StoredSession } from './redis-refresh.js';
-import { createRedisRevocations } from './redis-revocations.js';
-import type { Sealer } from './seal.js';
-import { openSession, sealSession } from './sealed-session.js';
-import type { Session } from './session.js';
-import { createSingleFlight } from './single-flight.js';
-import type { LoadedSession, RefreshAttempt, RefreshOutcome, SessionStore } from './store.js';
+import { OfaError } from '../../errors.js';
+import type { RedisCommandObserver } from '../../observability/observers.js';
+import { createLru } from '../lru.js';
+import { createRedisCommands } from './commands.js';
+import { closeRedisConnection, createAcknowledgedWriteConnection } from './connection.js';
+import { COMPARE_AND_SET, createRedisKeys, isSessionId } from './keys.js';
+import { createRedisRefresh, refreshedSince, withLaterExpiry, type LockedWrite, type StoredSession } from './refresh-lock.js';
+import { createRedisRevocations } from './revocations.js';
+import type { Sealer } from '../seal.js';
+import { openSession, sealSession } from '../sealed-session.js';
+import type { Session } from '../session.js';
+import { createSingleFlight } from '../single-flight.js';
+import type { LoadedSession, RefreshAttempt, RefreshOutcome, SessionStore } from '../store.js';
 
 export interface RedisSessionStoreOptions {
   /** Owned by the caller unless ownsClient. */
@@ -32,7 +32,7 @@ export interface RedisSessionStoreOptions {
    * refreshLockSecondsFor its provider's request budget). Past it another replica may refresh too.
    */
   readonly refreshLockSeconds?: number;
-  /** How long a revocation's markers are kept (default 900; see redis-revocations.ts). */
+  /** How long a revocation's markers are kept (default 900; see revocations.ts). */
   readonly revocationMarkerSeconds?: number;
   /**
    * With replicas (Sentinel): after a write that must not be lost in a failover (a new session, a
@@ -85,8 +85,8 @@ function validateOptions(options: RedisSessionStoreOptions): void {
  * after login. Sliding renewal and refresh rewrite the Redis value, whose TTL follows expiresAt and
  * is the authority on how long a session lives.
  *
- * Keys and the Lua scripts that change them: see redis-keys.ts; the indexes and revocations:
- * redis-revocations.ts; the refresh lock: redis-refresh.ts.
+ * Keys and the Lua scripts that change them: see keys.ts; the indexes and revocations:
+ * revocations.ts; the refresh lock: refresh-lock.ts.
  *
  * Writes after a login are compare-and-set against the value read (never onto a missing key): a
  * sliding save and a refresh racing on two replicas each keep their part, and a revoked session
@@ -352,7 +352,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
 
   async function ping(): Promise<boolean> {
     if (closed || client.status !== 'ready') return false;
-    // A Cluster connection has no command timeout of its own (redis-connection.ts): bound it here.
+    // A Cluster connection has no command timeout of its own (connection.ts): bound it here.
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
