@@ -1,7 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ErrorCode } from '../errors.js';
 import type { ProviderContext } from '../oidc/tokens.js';
-import { cookieValues, type CookieJar } from '../session/cookies.js';
 import type { SessionCookieContext } from '../session/session-cookies.js';
 import type { LoadedSession } from '../session/store.js';
 import type { Answer, ProxyKind } from './answer.js';
@@ -58,9 +57,9 @@ export function headerValue(headers: IncomingHttpHeaders, name: string): string 
  * cannot be told apart, so none is picked: the request is unauthenticated, and the callers clear
  * the cookies as for any session that does not open.
  */
-export async function loadSession(rt: MiddlewareRuntime, jar: CookieJar, nowSeconds: number): Promise<LoadedSession | undefined> {
+export async function loadSession(rt: MiddlewareRuntime, values: readonly string[], nowSeconds: number): Promise<LoadedSession | undefined> {
   let found: LoadedSession | undefined;
-  for (const value of cookieValues(jar, rt.config.session.name)) {
+  for (const value of values) {
     const loaded = await rt.store.load(value, nowSeconds);
     if (loaded === undefined) continue;
     if (found === undefined) {

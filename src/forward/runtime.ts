@@ -12,6 +12,7 @@ import { boundPurpose } from '../session/state-cookie.js';
 import type { SessionStore } from '../session/store.js';
 import { passesIdToken } from './application-tokens.js';
 import { parseUrlOption, type ParsedUrlOption } from './url-option.js';
+import { createVerdictCache, type VerdictCache } from './verdict-cache.js';
 
 export interface ForwardedHeader {
   readonly name: string;
@@ -35,6 +36,8 @@ export interface MiddlewareRuntime {
   readonly keptAccessClaims: ReadonlySet<string>;
   readonly sealer: Sealer;
   readonly store: SessionStore;
+  /** Signed-in answers by session cookie value, for this runtime (configuration) only. */
+  readonly verdicts: VerdictCache;
   readonly csrfKeys: CsrfKeys;
   readonly callbackDeadlineMs: number;
   /** Counts sessions created, renewed, refreshed and ended, and failed refreshes. */
@@ -117,6 +120,7 @@ export function createMiddlewareRuntime(config: MiddlewareConfig, deps: Middlewa
         sessionLifetimeSeconds: config.session.expiry,
         idTokenRequired: passesIdToken(config),
       }),
+    verdicts: createVerdictCache(),
     csrfKeys: deriveCsrfKeys(deps.server.secrets),
     callbackDeadlineMs: deps.callbackDeadlineMs ?? CALLBACK_DEADLINE_MS,
     telemetry: deps.telemetry,

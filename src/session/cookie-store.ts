@@ -119,6 +119,7 @@ export function createCookieSessionStore(options: CookieSessionStoreOptions): Se
   return Object.freeze({
     serverSide: false,
     isAvailable: () => true,
+    verdictEpoch: () => revocations.epoch(),
     load,
     create: (session: Session) => save(session),
     save: (session: Session) => save(session),

@@ -44,6 +44,11 @@ export interface RevocationShare {
 
 /** One middleware's revocations: the same object for every store generation, across reloads. */
 export interface MiddlewareRevocations {
+  /**
+   * A number that moves whenever a revocation of this middleware is applied in this process
+   * (local or relayed from another worker): a verdict cached under one epoch is stale under the next.
+   */
+  epoch(): number;
   isRevoked(session: Session, nowSeconds: number): boolean;
   /** `lifetimeSeconds`: session.expiry when revoked, how long a matching session could still be alive. */
   revokeSession(session: Session, nowSeconds: number, lifetimeSeconds: number): Promise<void>;
@@ -60,11 +65,6 @@ export interface RevocationHub {
   forMiddleware(name: string): MiddlewareRevocations;
   /** Applies an event published by another process. */
   apply(event: RevocationEvent): void;
-  /**
-   * Told of every revocation this process applies, local or from another process, after it
-   * applied it (caches of verdicts drop what it ends). Returns the unsubscribe.
-   */
-  subscribe(listener: (event: RevocationEvent) => void): () => void;
 }
 
 export interface RevocationHubOptions {
@@ -81,18 +81,19 @@ interface MiddlewareMemory {
   readonly byLifetime: Map<number, MemoryRevocations>;
   /** Logout-token ids, when no other process decides them. */
   readonly recorded: MemoryRevocations;
+  /** Moves with every revocation applied here, local or relayed (see MiddlewareRevocations.epoch). */
+  epoch: number;
 }
 
 export function createRevocationHub(options: RevocationHubOptions = {}): RevocationHub {
   const { share } = options;
   const memories = new Map<string, MiddlewareMemory>();
-  const listeners = new Set<(event: RevocationEvent) => void>();
   const memoryOptions = options.maxEntries === undefined ? {} : { maxEntries: options.maxEntries };
 
   function memoryOf(middleware: string): MiddlewareMemory {
     let memory = memories.get(middleware);
     if (memory === undefined) {
-      memory = { byLifetime: new Map(), recorded: createMemoryRevocations({ sessionLifetimeSeconds: 0, ...memoryOptions }) };
+      memory = { byLifetime: new Map(), recorded: createMemoryRevocations({ sessionLifetimeSeconds: 0, ...memoryOptions }), epoch: 0 };
       memories.set(middleware, memory);
     }
     return memory;
@@ -110,6 +111,7 @@ export function createRevocationHub(options: RevocationHubOptions = {}): Revocat
 
   function apply(event: RevocationEvent): void {
     const memory = lifetimeMemory(event.middleware, event.lifetimeSeconds);
+    memoryOf(event.middleware).epoch += 1;
     switch (event.kind) {
       case 'session':
         memory.revokeSession(event.session, event.nowSeconds);
@@ -121,7 +123,6 @@ export function createRevocationHub(options: RevocationHubOptions = {}): Revocat
         memory.revokeSubject(event.issuer, event.subject, event.cutoffSeconds);
         break;
     }
-    for (const listener of listeners) listener(event);
   }
 
   /** Applied here first, so this process refuses at once; resolved once every other process has it too. */
@@ -132,12 +133,9 @@ export function createRevocationHub(options: RevocationHubOptions = {}): Revocat
 
   return Object.freeze({
     apply,
-    subscribe(listener: (event: RevocationEvent) => void) {
-      listeners.add(listener);
-      return () => void listeners.delete(listener);
-    },
     forMiddleware(middleware: string): MiddlewareRevocations {
       return Object.freeze({
+        epoch: () => memories.get(middleware)?.epoch ?? 0,
         isRevoked(session: Session, nowSeconds: number): boolean {
           const memory = memories.get(middleware);
           if (memory === undefined) return false;

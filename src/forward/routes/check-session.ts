@@ -25,7 +25,12 @@ const SLIDING_RENEWAL_SHARE = 0.1;
  * A request that carries a session: refresh when the access token has expired, then CSRF, then
  * the claims rule, then sliding renewal; 200 with the forwarded headers when all say yes.
  */
-export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar, loaded: LoadedSession): Promise<Answer> {
+export async function checkSession(
+  rt: MiddlewareRuntime,
+  request: ForwardAuthRequest,
+  cookies: () => CookieJar,
+  loaded: LoadedSession,
+): Promise<Answer> {
   const { nowSeconds } = request;
   let session = loaded.session;
   /** Set when the browser must get a new session cookie. */
@@ -37,7 +42,7 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
     rt.log.info('session ended: session.maxLifetime has passed since sign-in');
     await rt.store.revoke(session, nowSeconds);
     rt.telemetry.sessionEvent('ended_by_max_lifetime');
-    return startLogin(rt, request, jar, endSessionCookies(rt.config));
+    return startLogin(rt, request, cookies(), endSessionCookies(rt.config));
   }
 
   const accessTokenExpired = accessTokenExpiresWithin(session, nowSeconds, accessTokenLeewaySeconds(rt.config, ACCESS_TOKEN_EXPIRY_LEEWAY_SECONDS));
@@ -47,7 +52,7 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
   const canRefresh = rt.config.session.refresh && session.refreshToken !== undefined;
   if (lacksClaims && (!canRefresh || refreshMustWait(rt, request, session))) {
     rt.log.info('the session lacks claims the configuration now reads; it is renewed by a new sign-in');
-    return startLogin(rt, request, jar, []);
+    return startLogin(rt, request, cookies(), []);
   }
   if (accessTokenExpired && refreshMustWait(rt, request, session)) {
     rt.log.debug('access token expired; the refresh waits for a page load that can carry the new cookie');
@@ -66,14 +71,14 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
       rt.log.info({ reason: outcome.reason }, 'session ended: it needed a refresh and could not be refreshed');
       await rt.store.revoke(session, nowSeconds);
       rt.telemetry.sessionEvent('ended_by_failed_refresh');
-      return startLogin(rt, request, jar, endSessionCookies(rt.config));
+      return startLogin(rt, request, cookies(), endSessionCookies(rt.config));
     }
     session = outcome.session;
     cookieValue = outcome.cookieValue;
     if (lacksNeededClaims(rt, session) || lacksPassedTokens(rt.config, session)) {
       // The refresh did not bring them (no new ID token): a new sign-in will, the refreshed session rides along meanwhile.
       rt.log.info('the refreshed session still lacks claims the configuration now reads; it is renewed by a new sign-in');
-      return startLogin(rt, request, jar, cookieValue === undefined ? [] : sessionCookies(cookieContext(rt), session, cookieValue));
+      return startLogin(rt, request, cookies(), cookieValue === undefined ? [] : sessionCookies(cookieContext(rt), session, cookieValue));
     }
   }
   // A refresh that ran before a 403 may have rotated the refresh token: the browser must still get
@@ -103,23 +108,23 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
   }
 
   const lifetime = rt.config.session.expiry;
-  if (rt.config.session.sliding && nowSeconds - session.renewedAt >= Math.max(1, Math.floor(lifetime * SLIDING_RENEWAL_SHARE))) {
+  if (rt.config.session.sliding && nowSeconds - session.renewedAt >= slidingRenewalAfterSeconds(lifetime)) {
     session = { ...session, renewedAt: nowSeconds, expiresAt: slidExpiry(rt, session, nowSeconds) };
     cookieValue = await rt.store.save(session, nowSeconds);
     rt.telemetry.sessionEvent('renewed');
   } else if (loaded.stale && cookieValue === undefined) {
     cookieValue = await rt.store.save(session, nowSeconds);
   }
-  const cookies = refreshedCookies();
+  const renewed = refreshedCookies();
   // Where a 2xx cannot carry the cookie, a page load gets it on a 302 back to the same URL; a
   // background request goes on with the still-valid session and no renewal.
-  if (cookies.length > 0 && dropsCookiesOnSuccess(request.proxy) && isTopLevelNavigation(request.original.method, request.headers)) {
-    return { kind: 'redirect', purpose: 'renew', location: request.original.url.href, cookies };
+  if (renewed.length > 0 && dropsCookiesOnSuccess(request.proxy) && isTopLevelNavigation(request.original.method, request.headers)) {
+    return { kind: 'redirect', purpose: 'renew', location: request.original.url.href, cookies: renewed };
   }
 
   // Already signed in at loginUrl: go where a fresh login would have gone.
   if (rt.urls.postLogin !== undefined && isAt(rt.urls.login, request.original) && isTopLevelNavigation(request.original.method, request.headers)) {
-    return { kind: 'redirect', purpose: 'callback', location: resolveParsedUrlOption(rt.urls.postLogin, request.original.url).href, cookies };
+    return { kind: 'redirect', purpose: 'callback', location: resolveParsedUrlOption(rt.urls.postLogin, request.original.url).href, cookies: renewed };
   }
   const { headers, budget, username } = withApplicationTokens(rt.config, verdict.identity(), session);
   // Past what the proxies can carry, nginx would answer 502 and others cut silently: refuse clearly.
@@ -130,10 +135,31 @@ export async function checkSession(rt: MiddlewareRuntime, request: ForwardAuthRe
       code: 'OFA_IDENTITY_HEADERS_TOO_LARGE',
       detail: `the identity headers take ${budget.bytes} bytes, more than the ${budget.limit} the proxies can carry (largest: ${budget.largest})`,
       retryUrl: undefined,
-      cookies,
+      cookies: renewed,
     };
   }
-  return { kind: 'allow', headers, cookies, username };
+  return { kind: 'allow', headers, cookies: renewed, username };
+}
+
+/**
+ * Until when an allow answer for `session` (with no cookie to set) stays the answer, if nothing is
+ * revoked meanwhile: the first moment the check above would do something else for it (the session
+ * expires, its access token is due for a refresh, sliding renewal is due, maxLifetime ends).
+ */
+export function allowAnswerFreshUntil(rt: MiddlewareRuntime, session: LoadedSession['session']): number {
+  let until = session.expiresAt;
+  const { maxLifetime, sliding, expiry } = rt.config.session;
+  if (maxLifetime !== undefined) until = Math.min(until, session.createdAt + maxLifetime);
+  if (session.accessTokenExpiresAt !== undefined) {
+    until = Math.min(until, session.accessTokenExpiresAt - accessTokenLeewaySeconds(rt.config, ACCESS_TOKEN_EXPIRY_LEEWAY_SECONDS));
+  }
+  if (sliding) until = Math.min(until, session.renewedAt + slidingRenewalAfterSeconds(expiry));
+  return until;
+}
+
+/** How long after a renewal sliding renewal is due again. */
+function slidingRenewalAfterSeconds(expirySeconds: number): number {
+  return Math.max(1, Math.floor(expirySeconds * SLIDING_RENEWAL_SHARE));
 }
 
 /**

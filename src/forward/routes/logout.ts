@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { buildEndSessionUrl } from 'openid-client';
-import type { CookieJar } from '../../session/cookies.js';
+import { cookieValues, type CookieJar } from '../../session/cookies.js';
 import { isSafeMethod, verifyCsrfToken } from '../../session/csrf.js';
 import { endSessionCookies } from '../../session/session-cookies.js';
 import type { Answer } from '../answer.js';
@@ -16,7 +16,7 @@ import { resolveParsedUrlOption } from '../url-option.js';
  * and a cross-site request gets a page to confirm on, whose link is a same-origin navigation.
  */
 export async function handleLogout(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar): Promise<Answer> {
-  const loaded = await loadSession(rt, jar, request.nowSeconds);
+  const loaded = await loadSession(rt, cookieValues(jar, rt.config.session.name), request.nowSeconds);
   if (loaded !== undefined && rt.config.csrf !== undefined && !isSafeMethod(request.original.method)) {
     const token = headerValue(request.headers, rt.config.csrf.headerName);
     if (!verifyCsrfToken(rt.csrfKeys, loaded.session.id, token)) {

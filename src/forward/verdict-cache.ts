@@ -1,0 +1,96 @@
+import type { Answer } from './answer.js';
+
+export type AllowAnswer = Extract<Answer, { kind: 'allow' }>;
+
+/**
+ * The signed-in check's answers, kept per middleware runtime and keyed by the raw session cookie
+ * value, so a request whose cookie was answered before costs a lookup: no decryption, no claims
+ * rule, no header building. An entry is the answer for as long as nothing that decided it moves:
+ *  - time: `freshUntilSeconds` is the first moment the session needs something (expiry, refresh,
+ *    sliding renewal, maxLifetime);
+ *  - revocations: the store's epoch moves with every logout, back-channel logout and max-lifetime
+ *    end applied in this process (relayed ones from other workers included); a new epoch empties
+ *    the cache;
+ *  - the configuration: a reload builds a new runtime, hence a new cache.
+ * Only answers that carry no cookie are kept (a renewal or refresh must reach the browser), and
+ * only for requests that the answer does not depend on (see handle-forward-auth.ts).
+ *
+ * Bounded by bytes, not entries: cookie values and identity headers vary in size by a factor of
+ * ten between deployments. Oldest first out; a hit does not reorder (a Map keeps insertion order).
+ */
+export interface VerdictCache {
+  lookup(cookieValue: string, nowSeconds: number, epoch: number): AllowAnswer | undefined;
+  remember(cookieValue: string, answer: AllowAnswer, freshUntilSeconds: number, epoch: number): void;
+  /** Bytes held now (keys, header values, a fixed overhead per entry). */
+  readonly bytes: number;
+}
+
+/** Holds 10,000 sessions of ~1.3 KiB cookies with two identity headers, per middleware. */
+export const DEFAULT_VERDICT_CACHE_BYTES = 24 * 1024 * 1024;
+/** Map entry, entry object, answer object and header record: measured order of magnitude. */
+const ENTRY_OVERHEAD_BYTES = 200;
+
+interface Entry {
+  readonly answer: AllowAnswer;
+  readonly freshUntilSeconds: number;
+  readonly bytes: number;
+}
+
+export function createVerdictCache(maxBytes: number = DEFAULT_VERDICT_CACHE_BYTES): VerdictCache {
+  if (!Number.isInteger(maxBytes) || maxBytes < 0) throw new TypeError('verdict cache size must be a non-negative integer');
+  const entries = new Map<string, Entry>();
+  let bytes = 0;
+  let cacheEpoch = 0;
+
+  function adopt(epoch: number): void {
+    if (epoch === cacheEpoch) return;
+    entries.clear();
+    bytes = 0;
+    cacheEpoch = epoch;
+  }
+
+  function drop(key: string, entry: Entry): void {
+    entries.delete(key);
+    bytes -= entry.bytes;
+  }
+
+  return {
+    lookup(cookieValue, nowSeconds, epoch) {
+      adopt(epoch);
+      const entry = entries.get(cookieValue);
+      if (entry === undefined) return undefined;
+      if (nowSeconds >= entry.freshUntilSeconds) {
+        drop(cookieValue, entry);
+        return undefined;
+      }
+      return entry.answer;
+    },
+    remember(cookieValue, answer, freshUntilSeconds, epoch) {
+      adopt(epoch);
+      const size = entrySize(cookieValue, answer);
+      if (size > maxBytes) return;
+      const previous = entries.get(cookieValue);
+      if (previous !== undefined) drop(cookieValue, previous);
+      // The value is a slice of the request's Cookie header: copied, so the entry keeps only itself alive.
+      entries.set(flatCopy(cookieValue), { answer, freshUntilSeconds, bytes: size });
+      bytes += size;
+      for (const [key, entry] of entries) {
+        if (bytes <= maxBytes) break;
+        drop(key, entry);
+      }
+    },
+    get bytes() {
+      return bytes;
+    },
+  };
+}
+
+function entrySize(cookieValue: string, answer: AllowAnswer): number {
+  let size = ENTRY_OVERHEAD_BYTES + cookieValue.length + (answer.username?.length ?? 0);
+  for (const name in answer.headers) size += name.length + (answer.headers[name]?.length ?? 0);
+  return size;
+}
+
+function flatCopy(text: string): string {
+  return Buffer.from(text, 'latin1').toString('latin1');
+}
