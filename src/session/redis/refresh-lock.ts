@@ -2,19 +2,12 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { RedisCommands } from './commands.js';
-import { RELEASE_LOCK, type RedisKeys } from './keys.js';
 import type { Session } from '../session.js';
 import type { RefreshAttempt, RefreshOutcome } from '../store.js';
-
-/** The stored session as read, with the sealed value to compare-and-set against. */
-export interface StoredSession {
-  readonly raw: string;
-  readonly session: Session;
-}
-
-/** What a write under the refresh lock came to. */
-export type LockedWrite = { readonly kept: Session } | { readonly kept: undefined; readonly lockLost: boolean };
+import type { RedisCommands } from './commands.js';
+import { RELEASE_LOCK, type RedisKeys } from './keys.js';
+import type { StoredSession } from './opened-sessions.js';
+import type { LockedWrite } from './session-writes.js';
 
 /** How long a refresh may hold the cross-replica lock, from the provider's request budget. */
 export const REFRESH_LOCK_MARGIN_SECONDS = 5;

@@ -1,19 +1,22 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { Redis, type Cluster } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { OfaError } from '../../errors.js';
 import type { RedisCommandObserver } from '../../observability/observers.js';
-import { createLru } from '../lru.js';
-import { createRedisCommands } from './commands.js';
-import { closeRedisConnection, createAcknowledgedWriteConnection } from './connection.js';
-import { COMPARE_AND_SET, createRedisKeys, isSessionId } from './keys.js';
-import { createRedisRefresh, refreshedSince, withLaterExpiry, type LockedWrite, type StoredSession } from './refresh-lock.js';
-import { createRedisRevocations } from './revocations.js';
 import type { Sealer } from '../seal.js';
-import { openSession, sealSession } from '../sealed-session.js';
+import { sealSession } from '../sealed-session.js';
 import type { Session } from '../session.js';
 import { createSingleFlight } from '../single-flight.js';
 import type { LoadedSession, RefreshAttempt, RefreshOutcome, SessionStore } from '../store.js';
+import { createRedisCommands } from './commands.js';
+import { closeRedisConnection } from './connection.js';
+import { createRedisKeys, isSessionId } from './keys.js';
+import { createOpenedSessions } from './opened-sessions.js';
+import { pingRedis } from './ping.js';
+import { createRedisRefresh, refreshedSince, withLaterExpiry } from './refresh-lock.js';
+import { createReplicaAcks } from './replica-acks.js';
+import { createRedisRevocations } from './revocations.js';
+import { createSessionWrites, secondsUntil } from './session-writes.js';
 
 export interface RedisSessionStoreOptions {
   /** Owned by the caller unless ownsClient. */
@@ -61,13 +64,6 @@ const DEFAULT_REFRESH_LOCK_SECONDS = 30;
  * and than an authorization code may live between a logout at the provider and our callback.
  */
 const DEFAULT_REVOCATION_MARKER_SECONDS = 900;
-/** Compare-and-set rounds before a save gives up (a lost sliding renewal is harmless). */
-const MAX_WRITE_ROUNDS = 4;
-/** The connection's default command timeout: a readiness probe waits no longer. */
-const PING_TIMEOUT_MS = 1_500;
-
-/** Seconds until expiresAt, at least 1: Redis rejects EX 0, and load checks the time anyway. */
-const secondsUntil = (expiresAt: number, nowSeconds: number): number => Math.max(1, Math.ceil(expiresAt - nowSeconds));
 
 function validateOptions(options: RedisSessionStoreOptions): void {
   if (typeof options.purpose !== 'string' || options.purpose.length === 0) throw new TypeError('the Redis session store needs a purpose');
@@ -109,66 +105,31 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   const lockSeconds = options.refreshLockSeconds ?? DEFAULT_REFRESH_LOCK_SECONDS;
   const log = options.log;
   const refreshes = createSingleFlight<string, RefreshOutcome>();
-  /**
-   * What opening costs is remembered, never what Redis says: every load still reads the session
-   * from Redis, so a revocation or a write by any replica counts at once. A cookie always opens
-   * to the same id, and a stored value to the same session, so the same bytes need opening once.
-   */
-  const cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
-  const idsByCookie = createLru<string, string>(cacheSize);
-  const openedById = createLru<string, StoredSession>(cacheSize);
   let closed = false;
 
   const keys = createRedisKeys(keyPrefix);
-  const { sessionKey, lockKey, logoutTokenKey } = keys;
   const commands = createRedisCommands({ isClosed: () => closed, observer: options.commandObserver, log });
-  const { run } = commands;
-  // A Cluster client is never given replicaAckTimeoutMs (no WAIT across shards).
-  const acknowledged =
-    options.replicaAckTimeoutMs !== undefined && client instanceof Redis ? createAcknowledgedWriteConnection(client, log) : undefined;
-  /** Where writes that a failover must not lose go, so that their WAIT holds up nothing else. */
-  const writer: Redis | Cluster = acknowledged ?? client;
+  const { writer, awaitReplica, ...acks } = createReplicaAcks(client, options.replicaAckTimeoutMs, commands, log);
+  const opened = createOpenedSessions({
+    client,
+    commands,
+    keys,
+    sealer,
+    purpose,
+    idPurpose,
+    cacheSize: options.cacheSize ?? DEFAULT_CACHE_SIZE,
+    log,
+  });
 
   /** Ids handed to us by callers become key names: anything but our own 22-character ids is misuse. */
   function assertSessionId(id: string): void {
     if (typeof id !== 'string' || !isSessionId(id)) throw new TypeError('a session id must be 22 base64url characters');
   }
 
-  async function readSession(id: string): Promise<StoredSession | undefined> {
-    const raw = await run('read a session', 'get', () => client.get(sessionKey(id)));
-    if (raw === null) {
-      openedById.delete(id);
-      return undefined;
-    }
-    const cached = openedById.get(id);
-    if (cached !== undefined && cached.raw === raw) return cached;
-    const opened = openSession(sealer, raw, purpose);
-    if (opened === undefined || opened.session.id !== id) {
-      // Ours by key, not by seal: a secret removed too early, or a value written by something else.
-      log?.warn('a session stored in Redis did not open; was a secret removed while sessions sealed with it were alive?');
-      return undefined;
-    }
-    const stored: StoredSession = { raw, session: opened.session };
-    openedById.set(id, stored);
-    return stored;
-  }
-
-  /** The session id a cookie holds, or undefined for anything that is not one of our cookies. */
-  function openCookie(cookieValue: string): string | undefined {
-    const known = idsByCookie.get(cookieValue);
-    if (known !== undefined) return known;
-    const opened = sealer.open(cookieValue, idPurpose);
-    if (opened === undefined) return undefined;
-    const id = Buffer.from(opened).toString('latin1');
-    if (!isSessionId(id)) return undefined;
-    idsByCookie.set(cookieValue, id);
-    return id;
-  }
-
   async function deleteSession(id: string): Promise<void> {
-    openedById.delete(id);
+    opened.forget(id);
     // Both keys carry the {id} hash tag: one slot, so one DEL is fine on a Cluster.
-    await run('revoke a session', 'del', () => writer.del(sessionKey(id), lockKey(id)));
+    await commands.run('revoke a session', 'del', () => writer.del(keys.sessionKey(id), keys.lockKey(id)));
   }
 
   const revocations = createRedisRevocations({
@@ -182,71 +143,25 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     log,
   });
 
-  /**
-   * Read-change-write of one stored session under compare-and-set, so no writer loses another's
-   * change: `change` sees the latest stored session. Undefined when the session is gone (or, with
-   * `overwriteLast` false, when it kept changing under us). With `overwriteLast`, the last round
-   * writes over whatever is there (still never over a missing key): used for tokens the provider
-   * has just rotated, which must not be dropped. With `lockToken`, only while the refresh lock
-   * holds it.
-   */
-  async function writeSession(
-    id: string,
-    nowSeconds: number,
-    first: StoredSession | undefined,
-    change: (stored: Session) => Session,
-    overwrite: { readonly last: boolean; readonly lockToken?: string },
-  ): Promise<LockedWrite> {
-    let stored = first ?? (await readSession(id));
-    for (let round = 1; stored !== undefined; round++) {
-      const next = sealSession(sealer, change(stored.session), purpose);
-      if (next.session.id !== id) throw new TypeError('a stored session cannot change its id');
-      const last = round >= MAX_WRITE_ROUNDS;
-      const expected = last && overwrite.last ? '' : createHash('sha1').update(stored.raw).digest('hex');
-      const ttl = String(secondsUntil(next.session.expiresAt, nowSeconds));
-      const { lockToken } = overwrite;
-      const written = await run('save a session', 'eval', () =>
-        lockToken === undefined
-          ? client.eval(COMPARE_AND_SET, 1, sessionKey(id), expected, next.value, ttl)
-          : writer.eval(COMPARE_AND_SET, 2, sessionKey(id), lockKey(id), expected, next.value, ttl, lockToken),
-      );
-      if (written === -1) {
-        log?.warn({ refreshLockSeconds: lockSeconds }, 'a refresh outlived its lock; its result is dropped for the replica that took the lock');
-        return { kept: undefined, lockLost: true };
-      }
-      if (written === 1) {
-        // Sliding may carry the session past the indexes' TTL: they must outlive it, or a
-        // back-channel logout would no longer find it.
-        await revocations.index(next.session, nowSeconds);
-        return { kept: next.session };
-      }
-      if (last) {
-        log?.debug('a session kept changing while it was saved; this save is dropped');
-        return { kept: undefined, lockLost: false };
-      }
-      stored = await readSession(id);
-    }
-    return { kept: undefined, lockLost: false };
-  }
-
-  async function awaitReplica(): Promise<void> {
-    const timeoutMs = options.replicaAckTimeoutMs;
-    if (acknowledged === undefined || timeoutMs === undefined) return;
-    try {
-      // WAIT covers every earlier write of its connection: the writes above that went to `writer`.
-      const count = await commands.timed('wait', () => acknowledged.wait(1, timeoutMs));
-      if (count < 1) log?.warn({ timeoutMs }, 'no Redis replica acknowledged a session write in time');
-    } catch {
-      // The master took the write; whether a replica has it yet is best effort.
-    }
-  }
+  const writeSession = createSessionWrites({
+    client,
+    writer,
+    commands,
+    keys,
+    sealer,
+    purpose,
+    read: opened.read,
+    index: revocations.index,
+    lockSeconds,
+    log,
+  });
 
   const refreshAcrossReplicas = createRedisRefresh({
     client,
     commands,
     keys,
     lockSeconds,
-    readSession,
+    readSession: opened.read,
     writeHoldingLock: (stored, attempted, nowSeconds, lockToken) =>
       writeSession(
         stored.session.id,
@@ -263,9 +178,9 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   async function load(cookieValue: string, nowSeconds: number): Promise<LoadedSession | undefined> {
     // Checked before Redis hears of it: a hostile value must never become a key name.
     if (typeof cookieValue !== 'string' || cookieValue.length === 0 || cookieValue.length > MAX_COOKIE_CHARS) return undefined;
-    const id = openCookie(cookieValue);
+    const id = opened.idOf(cookieValue);
     if (id === undefined) return undefined;
-    const stored = await readSession(id);
+    const stored = await opened.read(id);
     if (stored === undefined || !(nowSeconds < stored.session.expiresAt)) return undefined;
     return { session: stored.session, stale: false };
   }
@@ -275,7 +190,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     const sealed = sealSession(sealer, session, purpose);
     const ttl = secondsUntil(session.expiresAt, nowSeconds);
     // 128 random bits do not collide: the same session was created twice, and must not be overwritten.
-    if (!(await commands.setIfAbsent(writer, 'create a session', sessionKey(session.id), sealed.value, 'EX', ttl))) {
+    if (!(await commands.setIfAbsent(writer, 'create a session', keys.sessionKey(session.id), sealed.value, 'EX', ttl))) {
       throw new OfaError('OFA_INTERNAL', 'a session with this id already exists');
     }
     await revocations.index(sealed.session, nowSeconds);
@@ -347,31 +262,19 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
   async function recordLogoutToken(issuer: string, jti: string, untilSeconds: number, nowSeconds: number): Promise<boolean> {
     // A value of our own, so a resent SET is told apart from a replay.
     const mark = randomBytes(12).toString('base64url');
-    return commands.setIfAbsent(client, 'record a logout token', logoutTokenKey(issuer, jti), mark, 'EX', secondsUntil(untilSeconds, nowSeconds));
+    return commands.setIfAbsent(client, 'record a logout token', keys.logoutTokenKey(issuer, jti), mark, 'EX', secondsUntil(untilSeconds, nowSeconds));
   }
 
   async function ping(): Promise<boolean> {
     if (closed || client.status !== 'ready') return false;
-    // A Cluster connection has no command timeout of its own (connection.ts): bound it here.
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
-    });
-    const answered = client.ping().then(
-      () => true,
-      () => false,
-    );
-    return Promise.race([answered, late]).finally(() => clearTimeout(timer));
+    return pingRedis(client);
   }
 
   async function close(): Promise<void> {
     if (closed) return;
     closed = true;
     // QUIT with a bounded wait: a Redis that is down must not hold up shutdown.
-    await Promise.all([
-      ...(acknowledged === undefined ? [] : [closeRedisConnection(acknowledged)]),
-      ...(options.ownsClient ? [closeRedisConnection(client)] : []),
-    ]);
+    await Promise.all([acks.close(), ...(options.ownsClient ? [closeRedisConnection(client)] : [])]);
   }
 
   return Object.freeze({
