@@ -245,3 +245,20 @@ describe.each(VERSIONS)('$peer and the reproduction of its ForwardAuth', (versio
     expect(reproduced.body).toBe(real.body);
   });
 });
+
+describe('traefik-v2 with the shipped dynamic.yml unchanged', () => {
+  it('refuses the whole file for its addAuthCookiesToResponse: the v2.11 change is needed, not optional', async () => {
+    const traefik = await startTraefik({
+      peer: 'traefik-v2',
+      dynamic: renderDynamic(readShippedDynamic(), { authAddress: `127.0.0.1:${auth.port}`, appAddress: `127.0.0.1:${upstream.port}`, host: '127.0.0.1' }),
+      certificate: { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca },
+      untilLog: /Cannot start the provider \*file\.Provider/,
+    });
+    try {
+      // The file provider does not start at all: no router, no middleware, no certificate.
+      expect(traefik.log()).toMatch(/field not found, node: addAuthCookiesToResponse/);
+    } finally {
+      await traefik.stop();
+    }
+  });
+});

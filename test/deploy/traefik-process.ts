@@ -31,6 +31,8 @@ export interface TraefikOptions {
   readonly port?: number;
   /** The host name the routers' rules ask for (default 127.0.0.1, the address itself). */
   readonly host?: string;
+  /** Started once the log shows this, instead of once the routers answer (a configuration Traefik refuses). */
+  readonly untilLog?: RegExp;
 }
 
 export interface RunningTraefik {
@@ -102,7 +104,8 @@ async function startOnPort(binary: string, port: number, options: TraefikOptions
   const host = options.host ?? '127.0.0.1';
   const agent = new Agent({ connect: { ca: options.certificate.ca, ...(isIP(host) === 0 ? { servername: host } : {}) } });
   try {
-    await waitUntilRouting(url, host === '127.0.0.1' ? undefined : `${host}:${port}`, agent, exited, () => output);
+    if (options.untilLog === undefined) await waitUntilRouting(url, host === '127.0.0.1' ? undefined : `${host}:${port}`, agent, exited, () => output);
+    else await waitUntilLogged(options.untilLog, exited, () => output);
   } catch (error) {
     await stopChild('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
@@ -153,6 +156,25 @@ async function waitUntilRouting(
   })();
   try {
     await Promise.race([ready, failure]);
+  } finally {
+    done = true;
+  }
+}
+
+async function waitUntilLogged(pattern: RegExp, exited: Promise<number | null>, output: () => string): Promise<void> {
+  let done = false;
+  const failure = exited.then((code) => {
+    if (!done) throw new Error(`traefik exited (code ${String(code)}) before logging ${String(pattern)}:\n${output()}`);
+  });
+  const logged = (async () => {
+    for (let attempt = 0; attempt < 400 && !done; attempt += 1) {
+      if (pattern.test(output())) return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`traefik did not log ${String(pattern)} in time:\n${output()}`);
+  })();
+  try {
+    await Promise.race([logged, failure]);
   } finally {
     done = true;
   }
