@@ -15,7 +15,9 @@ import {
 import type { MiddlewareConfig } from '../config/types.js';
 import { OfaError, isOfaError } from '../errors.js';
 import { chooseClientAuthMethod, createClientAuth, isMutualTlsMethod } from './client-auth.js';
-import { requestBudgetSeconds, safeUrl, type ProviderFetch } from './http.js';
+import type { ProviderFetch } from './http.js';
+import { requestBudgetSeconds } from './http-retry.js';
+import { safeUrl } from './safe-url.js';
 
 export type ProviderStatus = 'pending' | 'ready' | 'failed';
 

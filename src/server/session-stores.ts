@@ -3,7 +3,7 @@ import type { MiddlewareConfig, RedisStoreConfig } from '../config/types.js';
 import type { RedisCommandObserver } from '../observability/observers.js';
 import { passesIdToken } from '../forward/application-tokens.js';
 import { sessionPurpose } from '../forward/runtime.js';
-import { requestBudgetSeconds } from '../oidc/http.js';
+import { requestBudgetSeconds } from '../oidc/http-retry.js';
 import { createCookieSessionStore } from '../session/cookie-store.js';
 import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../session/redis/connection.js';
 import { refreshLockSecondsFor } from '../session/redis/refresh-lock.js';
