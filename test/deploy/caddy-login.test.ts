@@ -93,13 +93,13 @@ describe.each(CADDY_BUILDS)('Caddy (%s build)', (build) => {
     });
 
 
-    it('hands the application an empty header for a missing claim: neither placeholder text nor the client\'s copy', async () => {
+    it('hands the application neither placeholder text nor the client\'s copy for a missing claim: an empty header on 2.6, none on the current release', async () => {
       const { browser } = await loginThroughProxy(`${site}/`, 'bob');
       const answer = await browser.send(`${site}/profile`, { headers: { ...API_HEADERS, 'X-Forwarded-Nickname': 'root' } });
       expect(answer.status).toBe(200);
       const echoed = JSON.parse(answer.body) as EchoedRequest;
       expect(echoed.headers['x-forwarded-user']).toBe('bob@example.com');
-      expect(echoed.headers['x-forwarded-nickname']).toBe('');
+      expect(echoed.headers['x-forwarded-nickname']).toBe(build === 'debian' ? '' : undefined);
       expect(answer.body).not.toContain('{http.reverse_proxy');
     });
 

@@ -32,8 +32,18 @@ export function findCaddyBinary(build: CaddyBuild = 'debian'): string {
   return build === 'current' ? peerBinary('caddy') : findBinary('caddy', ['/usr/bin', '/usr/local/bin']);
 }
 
-/** `caddy version`'s first word, e.g. "v2.6.2" (Debian prints "2.6.2"). */
+/**
+ * The version the binary says it is, e.g. "v2.6.2" (Debian's `caddy version` prints "2.6.2"); a
+ * build from the module proxy says "unknown" there, so its Go build information is read instead.
+ */
 export function caddyVersion(build: CaddyBuild = 'debian'): string {
+  if (build === 'current') {
+    const info = spawnSync('go', ['version', '-m', findCaddyBinary(build)], { encoding: 'utf8' });
+    if (info.status !== 0) throw new Error(`go version -m failed (Go is needed to read the build's module version): ${info.stderr}`);
+    const match = /^\s*(?:mod|dep)\s+github\.com\/caddyserver\/caddy\/v2\s+(v\S+)/m.exec(info.stdout);
+    if (match === null) throw new Error('caddy: no caddy module in the binary\'s build information');
+    return match[1]!;
+  }
   const result = spawnSync(findCaddyBinary(build), ['version'], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`caddy version failed: ${result.stderr}`);
   return result.stdout.trim().split(/\s+/)[0] ?? '';
