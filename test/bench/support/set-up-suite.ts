@@ -164,7 +164,7 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
         cookieName: `${from.middleware}-session`,
         secrets: [sessionSecret],
         middleware: { name: from.middleware, issuer: provider.issuer, clientID: CLIENT_ID },
-        count: MANY_SESSIONS,
+        count: definition.sessionCount ?? MANY_SESSIONS,
       });
     }
     return readyCase({ definition, dir, nginx: nginxBySite.get(definition.site) as BenchNginx, backend, issuer: provider.issuer, cookies });

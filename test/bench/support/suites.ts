@@ -108,7 +108,7 @@ export type RequestKind =
   | 'static'
   /** A signed-in API call: Accept: application/json and the cookies of a real sign-in. */
   | 'signed-in'
-  /** The same with 10,000 distinct sessions, round-robin. */
+  /** The same with many distinct sessions (10,000 unless the case says), round-robin. */
   | 'many-sessions'
   /** An API call without a session: Accept: application/json, no cookie. */
   | 'anonymous-api'
@@ -122,6 +122,8 @@ export interface CaseDefinition {
   readonly request: RequestKind;
   /** For signed-in and many-sessions: the site whose sign-in provides the cookies (default `site`). */
   readonly sessionFrom?: string;
+  /** For many-sessions: how many distinct sessions, round-robin (default MANY_SESSIONS). */
+  readonly sessionCount?: number;
   /** The issue's target, as a share of `compareTo`'s median req/s. */
   readonly target?: number;
   /** Default: the case with id 'floor'. */
@@ -177,6 +179,8 @@ export const DEFAULT_SUITE: SuiteDefinition = {
     { id: 'floor', title: 'floor: recipe → empty Fastify', site: 'floor', request: 'signed-in', sessionFrom: 'main' },
     { id: 'signed-in', title: 'signed-in', site: 'main', request: 'signed-in', target: 0.9 },
     { id: 'sessions-10k', title: '10,000 distinct sessions', site: 'main', request: 'many-sessions', target: 0.8 },
+    // More than any cache here holds: nearly every request opens its cookie.
+    { id: 'sessions-100k', title: '100,000 distinct sessions', site: 'main', request: 'many-sessions', sessionCount: 100_000, target: 0.6 },
     { id: 'redis', title: 'Redis store, signed-in', site: 'redis', request: 'signed-in', target: 0.75 },
     { id: 'anonymous-api', title: 'anonymous API call (401)', site: 'main', request: 'anonymous-api', target: 0.8 },
     { id: 'page-load', title: 'anonymous page load (login start)', site: 'main', request: 'page-load' },
