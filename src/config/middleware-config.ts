@@ -1,32 +1,4 @@
-import { ClaimsSyntaxError, compileClaims, parseClaimKey } from '../claims/index.js';
-import { COOKIE_KEYS, HTTP_TOKEN, readCookieOptions } from './cookie-options.js';
-import {
-  checkKnownKeys,
-  describeType,
-  isRawObject,
-  joinPath,
-  readBoolean,
-  readNumber,
-  readObject,
-  readOptionalString,
-  readString,
-  readStringList,
-  readStringMap,
-  type ProblemSink,
-  type RawObject,
-} from './field-reader.js';
-import { checkPair, queueSecret, type Mutable, type Reading } from './option-reading.js';
 import { readApplicationTokens } from './application-options.js';
-import { readRedis } from './redis-config.js';
-import { isReservedHeaderName } from './reserved-headers.js';
-import type { PendingSecret } from './secret-references.js';
-import type {
-  ClientConfig,
-  CsrfConfig,
-  MiddlewareConfig,
-  SessionConfig,
-  StateCookieConfig,
-} from './types.js';
 import {
   checkClientCredentials,
   checkClientPrivateKey,
@@ -35,6 +7,14 @@ import {
   readClientAssertionAudience,
   readClientAuthMethod,
 } from './api-access-options.js';
+import { readAuthParams, readScopes } from './authorization-options.js';
+import { readClaimKeyOption, readClaimsExpression, readForwardHeaders } from './claim-options.js';
+import { readClientConfig } from './client-config-options.js';
+import { checkKnownKeys, joinPath, readBoolean, readOptionalString, readStringMap, type ProblemSink, type RawObject } from './field-reader.js';
+import { queueSecret, type Mutable, type Reading } from './option-reading.js';
+import type { PendingSecret } from './secret-references.js';
+import { readCsrf, readSession, readStateCookie } from './session-options.js';
+import type { MiddlewareConfig } from './types.js';
 import { checkFlexibleUrl, checkIssuerUrl } from './url-options.js';
 
 /** Every option of the spec table, same names. */
@@ -80,21 +60,6 @@ const FLEXIBLE_URL_KEYS = [
   'backchannelLogoutUrl',
   'userinfoUrl',
 ] as const;
-
-/**
- * Parameters the authorization request sets itself; letting authParams override them would
- * break the state/nonce/PKCE checks or point the provider elsewhere.
- */
-const RESERVED_AUTH_PARAMS = [
-  'client_id',
-  'redirect_uri',
-  'response_type',
-  'scope',
-  'state',
-  'nonce',
-  'code_challenge',
-  'code_challenge_method',
-];
 
 /** A middleware's options as written, wherever they came from. */
 export interface MiddlewareSource {
@@ -225,142 +190,4 @@ function readRequiredString(object: RawObject, key: string, path: string, sink: 
 
 function reportReason(sink: ProblemSink, path: string, reason: string | undefined): void {
   if (reason !== undefined) sink.error(path, reason);
-}
-
-function readClaimsExpression(options: RawObject, path: string, sink: ProblemSink): string | undefined {
-  const claims = readOptionalString(options, 'claims', path, sink);
-  if (claims === undefined) return undefined;
-  try {
-    compileClaims(claims);
-  } catch (error) {
-    sink.error(joinPath(path, 'claims'), describeClaimsError(error));
-  }
-  return claims;
-}
-
-function readClaimKeyOption(options: RawObject, key: string, path: string, sink: ProblemSink): string | undefined {
-  const value = readOptionalString(options, key, path, sink);
-  if (value !== undefined) checkClaimKey(value, joinPath(path, key), sink);
-  return value;
-}
-
-function checkClaimKey(value: string, path: string, sink: ProblemSink): void {
-  try {
-    parseClaimKey(value);
-  } catch (error) {
-    sink.error(path, `"${value}" is not a claim key: ${describeClaimsError(error)}`);
-  }
-}
-
-function describeClaimsError(error: unknown): string {
-  if (error instanceof ClaimsSyntaxError || error instanceof Error) return error.message;
-  return String(error);
-}
-
-function readForwardHeaders(options: RawObject, path: string, sink: ProblemSink): Record<string, string> {
-  const headers = readStringMap(options, 'forwardHeaders', path, sink) ?? {};
-  const here = joinPath(path, 'forwardHeaders');
-  const seen = new Map<string, string>();
-  for (const [header, claim] of Object.entries(headers)) {
-    const headerPath = joinPath(here, header);
-    if (!HTTP_TOKEN.test(header)) sink.error(headerPath, `"${header}" is not a valid HTTP header name`);
-    else if (isReservedHeaderName(header)) {
-      sink.error(headerPath, `"${header}" is a header the proxies or HTTP itself rely on and cannot carry a claim`);
-    }
-    const lowered = header.toLowerCase();
-    const earlier = seen.get(lowered);
-    if (earlier !== undefined) sink.error(headerPath, `names the same header as "${earlier}" (header names ignore case)`);
-    seen.set(lowered, header);
-    checkClaimKey(claim, headerPath, sink);
-  }
-  return headers;
-}
-
-function readScopes(options: RawObject, path: string, sink: ProblemSink): string[] {
-  const here = joinPath(path, 'scopes');
-  const raw = options['scopes'];
-  // A space-separated string is how scopes travel in OAuth (RFC 6749 §3.3), so accept it as well;
-  // "" is the spec's "not set", like every other string option.
-  const scopes =
-    typeof raw === 'string' ? raw.split(/\s+/).filter((scope) => scope !== '') : readStringList(options, 'scopes', path, sink);
-  if (scopes === undefined || raw === '') return ['openid'];
-  if (!scopes.includes('openid')) sink.error(here, 'must include "openid"');
-  scopes.forEach((scope, index) => {
-    if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope)) sink.error(`${here}[${index}]`, `"${scope}" is not a valid scope`);
-  });
-  return [...new Set(scopes)];
-}
-
-function readAuthParams(options: RawObject, path: string, sink: ProblemSink): Record<string, string> {
-  const params = readStringMap(options, 'authParams', path, sink) ?? {};
-  for (const key of Object.keys(params)) {
-    if (RESERVED_AUTH_PARAMS.includes(key)) {
-      const hint = key === 'scope' ? ' (use scopes)' : '';
-      sink.error(joinPath(joinPath(path, 'authParams'), key), `is set by the middleware itself and cannot be overridden${hint}`);
-    }
-  }
-  return params;
-}
-
-function readClientConfig(options: RawObject, path: string, reading: Reading): ClientConfig {
-  const { sink } = reading;
-  const here = joinPath(path, 'clientConfig');
-  const clientConfig = readObject(options, 'clientConfig', path, ['tls', 'timeoutSeconds', 'maxRetries'], sink) ?? {};
-  const tlsPath = joinPath(here, 'tls');
-  const tlsObject = readObject(clientConfig, 'tls', here, ['ca', 'cert', 'key', 'insecureSkipVerify'], sink) ?? {};
-  const tls: Mutable<ClientConfig['tls']> = {
-    ca: undefined,
-    cert: undefined,
-    key: undefined,
-    insecureSkipVerify: readBoolean(tlsObject, 'insecureSkipVerify', tlsPath, sink) ?? false,
-  };
-  queueSecret(tlsObject, 'ca', tlsPath, reading, (value) => (tls.ca = value));
-  const hasCert = queueSecret(tlsObject, 'cert', tlsPath, reading, (value) => (tls.cert = value));
-  const hasKey = queueSecret(tlsObject, 'key', tlsPath, reading, (value) => (tls.key = value));
-  checkPair(hasCert, hasKey, tlsPath, sink);
-  return {
-    tls,
-    timeoutSeconds: readNumber(clientConfig, 'timeoutSeconds', here, { above: 0 }, sink) ?? 5,
-    maxRetries: readNumber(clientConfig, 'maxRetries', here, { integer: true, min: 0 }, sink) ?? 3,
-  };
-}
-
-function readStateCookie(options: RawObject, path: string, name: string, sink: ProblemSink): StateCookieConfig {
-  const here = joinPath(path, 'stateCookie');
-  const object = readObject(options, 'stateCookie', path, [...COOKIE_KEYS, 'maxAge'], sink) ?? {};
-  return {
-    ...readCookieOptions(object, here, `${name}-state`, sink),
-    maxAge: readNumber(object, 'maxAge', here, { integer: true }, sink) ?? 600,
-  };
-}
-
-function readSession(options: RawObject, path: string, name: string, reading: Reading): SessionConfig {
-  const { sink } = reading;
-  const here = joinPath(path, 'session');
-  const object = readObject(options, 'session', path, [...COOKIE_KEYS, 'expiry', 'maxLifetime', 'sliding', 'refresh', 'store'], sink) ?? {};
-  const store = readObject(object, 'store', here, ['redis'], sink);
-  const redis = store === undefined ? undefined : readRedis(store, joinPath(here, 'store'), reading);
-  return {
-    ...readCookieOptions(object, here, `${name}-session`, sink),
-    expiry: readNumber(object, 'expiry', here, { integer: true, above: 0 }, sink) ?? 86400,
-    maxLifetime: readNumber(object, 'maxLifetime', here, { integer: true, above: 0 }, sink),
-    sliding: readBoolean(object, 'sliding', here, sink) ?? true,
-    refresh: readBoolean(object, 'refresh', here, sink) ?? true,
-    store: redis === undefined ? undefined : { redis },
-  };
-}
-
-function readCsrf(options: RawObject, path: string, sink: ProblemSink): CsrfConfig | undefined {
-  const raw = options['csrf'];
-  const here = joinPath(path, 'csrf');
-  if (raw === undefined) return undefined;
-  // A bare `csrf:` reads as null; silently leaving CSRF off would surprise whoever wrote it.
-  if (!isRawObject(raw)) {
-    sink.error(here, `must be a mapping; write "csrf: {}" to enable CSRF protection with defaults (got ${describeType(raw)})`);
-    return undefined;
-  }
-  checkKnownKeys(raw, here, ['secure', 'headerName'], sink);
-  const headerName = readString(raw, 'headerName', here, sink) || 'TraefikHub-Csrf-Token';
-  if (!HTTP_TOKEN.test(headerName)) sink.error(joinPath(here, 'headerName'), `"${headerName}" is not a valid HTTP header name`);
-  return { secure: readBoolean(raw, 'secure', here, sink) ?? false, headerName };
 }
