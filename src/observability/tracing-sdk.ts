@@ -27,7 +27,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import type { Logger } from 'pino';
-import type { Tracing, TracingSettings } from './tracing.js';
+import type { Tracing, TracingSettings } from './tracing-types.js';
 
 type OtlpExporterConfig = NonNullable<ConstructorParameters<typeof OTLPTraceExporter>[0]>;
 
