@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
 import { OfaError, isOfaError } from '../errors.js';
-import { createLru, type Lru } from '../session/lru.js';
+import { createLru, type Lru } from '../cache/lru.js';
 import { invalidBearerToken } from './access-token.js';
 import { callingProviderEndpoint } from './http.js';
 import { safeOAuthWord } from './tokens.js';

@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { createLru } from '../lru.js';
+import { createLru } from '../../cache/lru.js';
 import type { Sealer } from '../seal.js';
 import { openSession } from '../sealed-session.js';
 import type { RedisCommands } from './commands.js';
