@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { buildEndSessionUrl } from 'openid-client';
+import { endSessionUrl } from '../../oidc/end-session.js';
 import { cookieValues, type CookieJar } from '../../session/cookies.js';
 import { isSafeMethod, verifyCsrfToken } from '../../session/csrf.js';
 import { endSessionCookies } from '../../session/session-cookies.js';
@@ -35,12 +35,11 @@ export async function handleLogout(rt: MiddlewareRuntime, request: ForwardAuthRe
   const postLogout =
     rt.urls.postLogout === undefined ? undefined : resolveParsedUrlOption(rt.urls.postLogout, request.original.url).href;
   const configuration = rt.provider.current();
-  if (configuration?.serverMetadata().end_session_endpoint !== undefined) {
-    const params: Record<string, string> = { client_id: rt.config.clientID };
-    if (loaded?.session.idToken !== undefined) params.id_token_hint = loaded.session.idToken;
-    if (postLogout !== undefined) params.post_logout_redirect_uri = postLogout;
-    return { kind: 'redirect', purpose: 'logout', location: buildEndSessionUrl(configuration, params).href, cookies };
-  }
+  const atProvider =
+    configuration === undefined
+      ? undefined
+      : endSessionUrl(configuration, { clientID: rt.config.clientID, idTokenHint: loaded?.session.idToken, postLogoutRedirectUri: postLogout });
+  if (atProvider !== undefined) return { kind: 'redirect', purpose: 'logout', location: atProvider.href, cookies };
   if (postLogout !== undefined) return { kind: 'redirect', purpose: 'logout', location: postLogout, cookies };
   return { kind: 'signed-out', cookies };
 }
