@@ -35,7 +35,7 @@ export interface ProviderCallObserver {
 }
 
 /** The commands the Redis session store sends; nothing else is counted by name. */
-export type RedisCommandName = 'get' | 'set' | 'eval' | 'del' | 'zrem' | 'zrange' | 'zrangebyscore' | 'zremrangebyscore' | 'exists' | 'wait';
+export type RedisCommandName = 'get' | 'set' | 'eval' | 'del' | 'zrem' | 'zrange' | 'zrangebyscore' | 'zremrangebyscore' | 'exists' | 'wait' | 'publish';
 
 export interface RedisCommandObserver {
   observe(command: RedisCommandName, seconds: number, failed: boolean): void;

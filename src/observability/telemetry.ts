@@ -97,6 +97,7 @@ const REDIS_COMMANDS: ReadonlySet<string> = new Set<RedisCommandName>([
   'zremrangebyscore',
   'exists',
   'wait',
+  'publish',
 ]);
 
 /** `create(key)` once per key, then the cached value. */

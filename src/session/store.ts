@@ -47,10 +47,11 @@ export interface SessionStore {
   ping?(): Promise<boolean>;
   /**
    * A number that moves whenever a session this store loaded before may have ended (a revocation
-   * applied in this process). Verdicts are cached under it (forward/verdict-cache.ts). Absent when
-   * the store cannot tell, as when sessions end in a shared service: every request then loads.
+   * applied here, or announced by another replica). Verdicts are cached under it
+   * (forward/verdict-cache.ts). Undefined, or absent, while the store cannot tell (a Redis store
+   * whose revocation channel is down): every request then loads.
    */
-  verdictEpoch?(): number;
+  verdictEpoch?(): number | undefined;
   /** Undefined when the cookie does not open, the session has expired (now ≥ expiresAt) or was revoked. */
   load(cookieValue: string, nowSeconds: number): Promise<LoadedSession | undefined>;
   /** Keeps a new session (a login); the cookie value that carries or points to it. */

@@ -11,6 +11,7 @@ import type { LoadedSession, RefreshAttempt, RefreshOutcome, SessionStore } from
 import { createRedisCommands } from './commands.js';
 import { closeRedisConnection } from './connection.js';
 import { createRedisKeys, isSessionId } from './keys.js';
+import { createRedisInvalidations } from './invalidations.js';
 import { createOpenedSessions } from './opened-sessions.js';
 import { pingRedis } from './ping.js';
 import { createRedisRefresh, refreshedSince, withLaterExpiry } from './refresh-lock.js';
@@ -121,6 +122,8 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     log,
   });
 
+  const invalidations = createRedisInvalidations({ client, writer, channel: `${keyPrefix}revoked`, commands, log });
+
   /** Ids handed to us by callers become key names: anything but our own 22-character ids is misuse. */
   function assertSessionId(id: string): void {
     if (typeof id !== 'string' || !isSessionId(id)) throw new TypeError('a session id must be 22 base64url characters');
@@ -226,16 +229,19 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     // Tidying the indexes is not what revokes; it only keeps them from growing.
     await revocations.unindex(session);
     await awaitReplica();
+    await invalidations.publish();
   }
 
   async function revokeProviderSession(issuer: string, providerSid: string): Promise<void> {
     await revocations.revokeProviderSession(issuer, providerSid);
     await awaitReplica();
+    await invalidations.publish();
   }
 
   async function revokeSubject(issuer: string, subject: string, cutoffSeconds: number): Promise<void> {
     await revocations.revokeSubject(issuer, subject, cutoffSeconds);
     await awaitReplica();
+    await invalidations.publish();
   }
 
   /**
@@ -274,13 +280,14 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     if (closed) return;
     closed = true;
     // QUIT with a bounded wait: a Redis that is down must not hold up shutdown.
-    await Promise.all([acks.close(), ...(options.ownsClient ? [closeRedisConnection(client)] : [])]);
+    await Promise.all([acks.close(), invalidations.close(), ...(options.ownsClient ? [closeRedisConnection(client)] : [])]);
   }
 
   return Object.freeze({
     serverSide: true,
     // ioredis says 'ready' only once connected, authenticated and (Sentinel) on the master.
     isAvailable: () => !closed && client.status === 'ready',
+    verdictEpoch: () => invalidations.epoch(),
     ping,
     load,
     create,
