@@ -8,6 +8,8 @@ export const NGINX_LOCATION_HEADER = 'X-Auth-Location';
 /** On a refusal to nginx: the error code and its words, from which the recipe writes the JSON. */
 export const NGINX_ERROR_HEADER = 'X-Auth-Error';
 export const NGINX_ERROR_MESSAGE_HEADER = 'X-Auth-Error-Message';
+/** The one status besides 2xx, 401 and 403 the nginx recipe passes on (with its Retry-After). */
+const NGINX_UNAVAILABLE_STATUS = 503;
 
 /**
  * Writes an answer the way the proxy that asked can pass it on: every Location absolute, a login
@@ -54,7 +56,7 @@ export function writeAnswer(reply: FastifyReply, answer: Answer, proxy: ProxyKin
     case 'userinfo':
       return writeUserinfo(reply, answer);
     case 'unavailable':
-      reply.code(503).header('Retry-After', String(answer.retryAfterSeconds));
+      reply.code(ERROR_TABLE[answer.code].status).header('Retry-After', String(answer.retryAfterSeconds));
       return wantsHtml
         ? reply.type('text/html; charset=utf-8').send(unavailablePage(ERROR_TABLE[answer.code].title, answer.code))
         : reply.send({ error: answer.code, message: ERROR_TABLE[answer.code].title });
@@ -82,7 +84,9 @@ function writeNginxAnswer(reply: FastifyReply, answer: Answer): FastifyReply {
       return refuse(answer.code);
     case 'unavailable':
       reply.header('Retry-After', String(answer.retryAfterSeconds));
-      return refuse(answer.code, 503);
+      // Not the table's 502 or 504: nginx turns any auth status but 2xx, 401 and 403 into 500, and
+      // the recipe restores a 503 alone. The code still says which dependency failed.
+      return refuse(answer.code, NGINX_UNAVAILABLE_STATUS);
     // The recipe routes logout and back-channel logout straight to the service, never as a
     // subrequest; should one come this way, it keeps its status and nothing more.
     case 'signed-out':
