@@ -1,5 +1,5 @@
 import { OfaError } from '../errors.js';
-import { createLru } from './lru.js';
+import { createLru } from '../cache/lru.js';
 import { createRevocationHub, type MiddlewareRevocations } from './revocation-hub.js';
 import type { Sealer } from './seal.js';
 import { openSession, sealSession } from './sealed-session.js';

@@ -2,7 +2,7 @@ import type { ClaimSources } from '../../claims/index.js';
 import type { CookieJar } from '../../session/cookies.js';
 import { isSafeMethod, verifyCsrfToken } from '../../session/csrf.js';
 import { endSessionCookies, sessionCookies } from '../../session/session-cookies.js';
-import { createLru, type Lru } from '../../session/lru.js';
+import { createLru, type Lru } from '../../cache/lru.js';
 import type { LoadedSession } from '../../session/store.js';
 import { dropsCookiesOnSuccess, type Answer } from '../answer.js';
 import { checkIdentityHeaderBudget, type IdentityHeaderBudget } from '../forwarded-headers.js';

@@ -110,7 +110,7 @@ describe('a replica whose revocation channel drops', () => {
       await eventually('subscribed', () => store.verdictEpoch?.() !== undefined);
       const before = store.verdictEpoch?.();
       // Redis closes every subscriber connection: messages sent meanwhile would be lost.
-      await admin.client('KILL', 'TYPE', 'pubsub');
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
       await eventually('the store stops vouching for its cache', () => store.verdictEpoch?.() === undefined);
       await eventually('subscribed again', () => store.verdictEpoch?.() !== undefined);
       expect(store.verdictEpoch?.()).not.toBe(before);
