@@ -1,8 +1,8 @@
 import * as client from 'openid-client';
 import type { MiddlewareConfig } from '../config/types.js';
-import { OfaError, isOfaError } from '../errors.js';
+import { OfaError } from '../errors.js';
 import { callingProviderEndpoint } from './http.js';
-import { safeOAuthWord } from './tokens.js';
+import { translateProviderError } from './provider-errors.js';
 
 export interface AuthorizationRequest {
   readonly url: URL;
@@ -67,29 +67,7 @@ async function pushAuthorizationRequest(configuration: client.Configuration, par
   try {
     return await callingProviderEndpoint('par', () => client.buildAuthorizationUrlWithPAR(configuration, params));
   } catch (error) {
-    throw translateParError(error);
+    // A refusal (of the request or of our client authentication) is a configuration problem.
+    throw translateProviderError(error, { what: 'the pushed authorization request failed', refused: 'OFA_PAR_REJECTED', unusable: 'OFA_PROVIDER_RESPONSE' });
   }
-}
-
-function translateParError(error: unknown): OfaError {
-  if (isOfaError(error)) return error;
-  const cause = error instanceof Error ? error.cause : undefined;
-  if (isOfaError(cause)) return cause;
-  if (error instanceof client.ResponseBodyError) {
-    if (error.status >= 500 || error.error === 'temporarily_unavailable') {
-      return new OfaError('OFA_PROVIDER_UNAVAILABLE', `the pushed authorization request failed: the provider answered "${safeOAuthWord(error.error)}"`, { cause: error });
-    }
-    return new OfaError('OFA_PAR_REJECTED', `the provider refused the pushed authorization request ("${safeOAuthWord(error.error)}")`, { cause: error });
-  }
-  // A 401 with a challenge: the provider did not accept our client authentication.
-  if (error instanceof client.WWWAuthenticateChallengeError) {
-    return error.status >= 500
-      ? new OfaError('OFA_PROVIDER_UNAVAILABLE', `the pushed authorization request failed: HTTP ${error.status}`, { cause: error })
-      : new OfaError('OFA_PAR_REJECTED', `the provider refused the pushed authorization request (HTTP ${error.status}: client authentication)`, { cause: error });
-  }
-  // oauth4webapi refuses a non-OAuth answer (an HTML 502, an empty 503) and keeps the Response as cause.
-  if (cause instanceof Response && cause.status >= 500) {
-    return new OfaError('OFA_PROVIDER_UNAVAILABLE', `the pushed authorization request failed: HTTP ${cause.status}`, { cause: error });
-  }
-  return new OfaError('OFA_PROVIDER_RESPONSE', 'the pushed authorization request got an answer we cannot use', { cause: error });
 }

@@ -11,11 +11,11 @@
  */
 import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
-import { OfaError, isOfaError } from '../errors.js';
+import { OfaError } from '../errors.js';
 import { createLru, type Lru } from '../cache/lru.js';
 import { invalidBearerToken } from './access-token.js';
 import { callingProviderEndpoint } from './http.js';
-import { safeOAuthWord } from './tokens.js';
+import { translateProviderError } from './provider-errors.js';
 
 /** Active tokens remembered per provider; the least recently used go first. */
 export const INTROSPECTION_CACHE_ENTRIES = 10_000;
@@ -135,7 +135,8 @@ async function askProvider(configuration: client.Configuration, token: string): 
   try {
     answer = await callingProviderEndpoint('introspection', () => client.tokenIntrospection(configuration, token, { token_type_hint: 'access_token' }));
   } catch (error) {
-    throw translateIntrospectionError(error);
+    // The provider not answering is transient; a refusal of our client is a configuration problem, logged, and still fails closed.
+    throw translateProviderError(error, { what: 'token introspection failed', refused: 'OFA_PROVIDER_RESPONSE', unusable: 'OFA_PROVIDER_RESPONSE' });
   }
   return answer.active === true ? { ...answer } : undefined;
 }
@@ -166,23 +167,4 @@ function checkIntrospectedClaims(claims: Claims, expected: IntrospectionExpectat
   if (typeof claims.nbf === 'number' && claims.nbf - CLOCK_TOLERANCE_SECONDS > expected.nowSeconds) {
     throw invalidBearerToken('the introspected token is not valid yet');
   }
-}
-
-/** The provider not answering is transient; a refusal of our client is a configuration problem, logged, and still fails closed. */
-function translateIntrospectionError(error: unknown): OfaError {
-  if (isOfaError(error)) return error;
-  const cause = error instanceof Error ? error.cause : undefined;
-  if (isOfaError(cause)) return cause;
-  if (error instanceof client.ResponseBodyError) {
-    const code = error.status >= 500 || error.error === 'temporarily_unavailable' ? 'OFA_PROVIDER_UNAVAILABLE' : 'OFA_PROVIDER_RESPONSE';
-    return new OfaError(code, `token introspection failed: the provider answered "${safeOAuthWord(error.error)}"`, { cause: error });
-  }
-  if (error instanceof client.WWWAuthenticateChallengeError) {
-    const code = error.status >= 500 ? 'OFA_PROVIDER_UNAVAILABLE' : 'OFA_PROVIDER_RESPONSE';
-    return new OfaError(code, `token introspection failed: HTTP ${error.status} (client authentication)`, { cause: error });
-  }
-  if (cause instanceof Response && cause.status >= 500) {
-    return new OfaError('OFA_PROVIDER_UNAVAILABLE', `token introspection failed: HTTP ${cause.status}`, { cause: error });
-  }
-  return new OfaError('OFA_PROVIDER_RESPONSE', 'token introspection got an answer we cannot use', { cause: error });
 }

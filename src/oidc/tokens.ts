@@ -1,9 +1,10 @@
 import * as client from 'openid-client';
 import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { MiddlewareConfig } from '../config/types.js';
-import { OfaError, isOfaError, type ErrorCode } from '../errors.js';
+import { OfaError } from '../errors.js';
 import { callingProviderEndpoint } from './http.js';
-import { constantTimeEqual, describeJoseError, idTokenAlgorithms, verifyIdToken } from './id-token.js';
+import { constantTimeEqual, idTokenAlgorithms, verifyIdToken } from './id-token.js';
+import { translateProviderError } from './provider-errors.js';
 
 /** What a successful code exchange or refresh yields, every token already verified. */
 export interface VerifiedTokens {
@@ -84,7 +85,7 @@ export async function exchangeAuthorizationCode(
     if (error instanceof client.ResponseBodyError && error.error === 'invalid_grant') {
       throw new OfaError('OFA_CALLBACK_CODE_REJECTED', 'the provider refused the code (invalid_grant)', { cause: error });
     }
-    throw translateGrantError(error, 'OFA_TOKEN_EXCHANGE_FAILED', 'the code exchange failed');
+    throw translateProviderError(error, { what: 'the code exchange failed', refused: 'OFA_TOKEN_EXCHANGE_FAILED', unusable: 'OFA_TOKEN_EXCHANGE_FAILED', returnsIdToken: true });
   }
   return verifyTokenResponse(provider, response, now, { nonce: checks.nonce, previousRefreshToken: undefined });
 }
@@ -111,7 +112,7 @@ export async function refreshTokens(
   try {
     response = await callingProviderEndpoint('refresh', () => client.refreshTokenGrant(provider.configuration, refreshToken));
   } catch (error) {
-    throw translateGrantError(error, 'OFA_REFRESH_FAILED', 'the refresh failed');
+    throw translateProviderError(error, { what: 'the refresh failed', refused: 'OFA_REFRESH_FAILED', unusable: 'OFA_REFRESH_FAILED', returnsIdToken: true });
   }
   if (response.id_token === undefined) {
     return {
@@ -215,34 +216,4 @@ async function verifyAccessTokenClaims(
 function expiresAt(response: client.TokenEndpointResponse, now: number): number | undefined {
   const expiresIn = response.expires_in;
   return typeof expiresIn === 'number' && Number.isFinite(expiresIn) && expiresIn > 0 ? now + Math.floor(expiresIn) : undefined;
-}
-
-/** One place where openid-client's failures become our codes; its messages carry no token values. */
-function translateGrantError(error: unknown, fallback: ErrorCode, what: string): OfaError {
-  if (isOfaError(error)) return error;
-  if (error instanceof client.ResponseBodyError) {
-    // A 5xx (server_error, temporarily_unavailable) is the provider's trouble, not a verdict on the grant.
-    const code = error.status >= 500 || error.error === 'temporarily_unavailable' ? 'OFA_PROVIDER_UNAVAILABLE' : fallback;
-    return new OfaError(code, `${what}: the provider answered "${safeOAuthWord(error.error)}"`, { cause: error });
-  }
-  if (error instanceof client.AuthorizationResponseError) {
-    return new OfaError('OFA_CALLBACK_PROVIDER_ERROR', `the provider answered "${safeOAuthWord(error.error)}"`, { cause: error });
-  }
-  const code = (error as { code?: unknown } | null)?.code;
-  // oauth4webapi refuses a non-OAuth answer (an HTML 502, an empty 503) and keeps the Response as cause.
-  if (error instanceof Error && error.cause instanceof Response && error.cause.status >= 500) {
-    return new OfaError('OFA_PROVIDER_UNAVAILABLE', `${what}: the provider answered HTTP ${error.cause.status}`, { cause: error });
-  }
-  const cause = error instanceof Error && error.cause instanceof Error ? error.cause : undefined;
-  if (isOfaError(cause)) return cause;
-  const message = [error, cause].map((e) => (e instanceof Error ? e.message : '')).join(' ');
-  if (typeof code === 'string' && (code.startsWith('OAUTH_JWT') || /\bJWT\b|id[ _]token|"nonce"|"iss"|"aud"|"azp"|"exp"|"iat"/i.test(message))) {
-    return new OfaError('OFA_ID_TOKEN_INVALID', `ID token rejected: ${describeJoseError(cause ?? error)}`, { cause: error });
-  }
-  return new OfaError(fallback, `${what}: ${typeof code === 'string' ? code : 'unexpected response'}`, { cause: error });
-}
-
-/** OAuth error codes are plain ASCII words; anything else a hostile provider sends is not repeated. */
-export function safeOAuthWord(value: unknown): string {
-  return typeof value === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(value) ? value : 'error';
 }

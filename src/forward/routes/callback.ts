@@ -1,5 +1,6 @@
 import { OfaError, isOfaError } from '../../errors.js';
-import { exchangeAuthorizationCode, safeOAuthWord } from '../../oidc/tokens.js';
+import { safeOAuthWord } from '../../oidc/provider-errors.js';
+import { exchangeAuthorizationCode } from '../../oidc/tokens.js';
 import { clearCookie, type CookieJar } from '../../session/cookies.js';
 import { sessionCookies } from '../../session/session-cookies.js';
 import { MAX_SESSION_JSON_BYTES, newSessionId, pruneClaims, type Session } from '../../session/session.js';
