@@ -14,7 +14,7 @@ import type { MiddlewareRuntime } from './runtime.js';
  */
 export async function refreshSession(rt: MiddlewareRuntime, session: Session, nowSeconds: number): Promise<RefreshOutcome> {
   if (!rt.config.session.refresh || session.refreshToken === undefined) {
-    return { ok: false, reason: rt.config.session.refresh ? 'no refresh token' : 'refresh disabled', transient: false };
+    return { ok: false, code: rt.config.session.refresh ? 'NO_REFRESH_TOKEN' : 'REFRESH_DISABLED', transient: false };
   }
   return rt.store.refresh(session, nowSeconds, (current) => refreshAtProvider(rt, current, nowSeconds));
 }
@@ -30,9 +30,9 @@ async function refreshAtProvider(rt: MiddlewareRuntime, session: Session, nowSec
   const provider = providerContext(rt);
   if (provider === undefined) {
     rt.telemetry.refreshFailed('OFA_PROVIDER_UNAVAILABLE');
-    return { ok: false, reason: 'provider not discovered yet', transient: true };
+    return { ok: false, code: 'OFA_PROVIDER_UNAVAILABLE', transient: true };
   }
-  if (session.refreshToken === undefined) return { ok: false, reason: 'no refresh token', transient: false };
+  if (session.refreshToken === undefined) return { ok: false, code: 'NO_REFRESH_TOKEN', transient: false };
   try {
     const tokens = await refreshTokens(provider, session.refreshToken, session, nowSeconds);
     rt.telemetry.sessionEvent('refreshed');
@@ -52,9 +52,11 @@ async function refreshAtProvider(rt: MiddlewareRuntime, session: Session, nowSec
       },
     };
   } catch (error) {
-    rt.telemetry.refreshFailed(isOfaError(error) ? error.code : 'OFA_REFRESH_FAILED');
-    if (!isOfaError(error)) return { ok: false, reason: 'refresh failed', transient: false };
-    return { ok: false, reason: error.message, transient: isTransientError(error) };
+    const code = isOfaError(error) ? error.code : 'OFA_REFRESH_FAILED';
+    rt.telemetry.refreshFailed(code);
+    // The outcome carries only the code; what went wrong, in our words, is told here.
+    rt.log.info({ code, reason: isOfaError(error) ? error.message : 'unexpected error' }, 'the provider did not refresh the session');
+    return { ok: false, code, transient: isTransientError(error) };
   }
 }
 

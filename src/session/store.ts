@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors.js';
 import type { Session } from './session.js';
 
 export interface LoadedSession {
@@ -6,11 +7,34 @@ export interface LoadedSession {
   readonly stale: boolean;
 }
 
+/**
+ * Why a refresh brought no new session: a stable code for logs, never free text. The provider's
+ * failures keep their OfaError code; the others say what the configuration or the store decided.
+ */
+export type RefreshFailureCode =
+  | ErrorCode
+  /** session.refresh is off. */
+  | 'REFRESH_DISABLED'
+  /** The session holds no refresh token. */
+  | 'NO_REFRESH_TOKEN'
+  /** The stored session was gone once the refresh lock was ours (revoked, or expired). */
+  | 'SESSION_ENDED'
+  /** Another replica held the refresh lock, and its refresh did not finish in time. */
+  | 'REFRESHING_ELSEWHERE'
+  /** This refresh outlived its lock: the replica that took the lock over decides. */
+  | 'REFRESH_LOCK_LOST';
+
+/** `transient`: the provider (or the store) could not answer for now; the session is kept. */
+export interface RefreshFailure {
+  readonly ok: false;
+  readonly code: RefreshFailureCode;
+  readonly transient: boolean;
+  /** Never set: keeps check-session.ts compiling until it logs `code` (issue 19); then removed. */
+  readonly reason?: never;
+}
+
 /** What one refresh at the provider produced, before the store keeps it. */
-export type RefreshAttempt =
-  | { readonly ok: true; readonly session: Session }
-  /** `transient`: the provider (or the store) could not be reached; the session is kept. */
-  | { readonly ok: false; readonly reason: string; readonly transient: boolean };
+export type RefreshAttempt = { readonly ok: true; readonly session: Session } | RefreshFailure;
 
 /** The outcome of one refresh, shared by every request that raced for it. */
 export type RefreshOutcome =
@@ -20,7 +44,7 @@ export type RefreshOutcome =
       /** The new cookie value; undefined when the browser's cookie stays as it is (server-side store). */
       readonly cookieValue: string | undefined;
     }
-  | { readonly ok: false; readonly reason: string; readonly transient: boolean };
+  | RefreshFailure;
 
 /**
  * The one interface every session store implements: the cookie store (the cookie is the session)

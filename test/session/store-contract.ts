@@ -195,8 +195,8 @@ export function describeSessionStoreContract(
       const store = await open();
       const session = sampleSession();
       await store.create(session, now);
-      const outage = await store.refresh(session, now, async () => ({ ok: false, reason: 'provider down', transient: true }));
-      expect(outage).toEqual({ ok: false, reason: 'provider down', transient: true });
+      const outage = await store.refresh(session, now, async () => ({ ok: false, code: 'OFA_PROVIDER_UNAVAILABLE', transient: true }));
+      expect(outage).toEqual({ ok: false, code: 'OFA_PROVIDER_UNAVAILABLE', transient: true });
       const recovered = await store.refresh(session, now + 1, async (current) => refreshed(current, 'after'));
       expect(recovered.ok && recovered.session.refreshToken).toBe('rotated-after');
     });

@@ -23,9 +23,9 @@ export function refreshLockSecondsFor(requestBudgetSeconds: number): number {
 /** How often a replica waiting for another one's refresh looks at the lock. */
 const LOCK_POLL_MS = 50;
 
-const SESSION_ENDED: RefreshOutcome = Object.freeze({ ok: false, reason: 'session ended', transient: false });
-const REFRESHING_ELSEWHERE: RefreshOutcome = Object.freeze({ ok: false, reason: 'another replica is refreshing', transient: true });
-const OUTLIVED_LOCK: RefreshOutcome = Object.freeze({ ok: false, reason: 'the refresh outlived its lock', transient: true });
+const SESSION_ENDED: RefreshOutcome = Object.freeze({ ok: false, code: 'SESSION_ENDED', transient: false });
+const REFRESHING_ELSEWHERE: RefreshOutcome = Object.freeze({ ok: false, code: 'REFRESHING_ELSEWHERE', transient: true });
+const OUTLIVED_LOCK: RefreshOutcome = Object.freeze({ ok: false, code: 'REFRESH_LOCK_LOST', transient: true });
 
 /** A refresh moved the session on: its tokens are not the ones `before` carried. */
 export const refreshedSince = (after: Session, before: Session): boolean =>

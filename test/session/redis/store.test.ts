@@ -348,7 +348,7 @@ describe('createRedisSessionStore on one server', () => {
     expect(lockOfB).not.toBeNull();
 
     providerA.open();
-    expect(await refreshA).toEqual({ ok: false, reason: 'the refresh outlived its lock', transient: true });
+    expect(await refreshA).toEqual({ ok: false, code: 'REFRESH_LOCK_LOST', transient: true });
     expect(await admin.get(lock)).toBe(lockOfB);
     expect((await replicaA.load(value, now))?.session.refreshToken).toBe('refresh-token-value');
 
@@ -437,15 +437,15 @@ describe('createRedisSessionStore on one server', () => {
     await holder.create(session, now);
     const failing = async (): Promise<RefreshAttempt> => {
       await sleep(200);
-      return { ok: false, reason: 'invalid_grant', transient: false };
+      return { ok: false, code: 'OFA_REFRESH_FAILED', transient: false };
     };
     const first = holder.refresh(session, now, failing);
     await sleep(50);
     const waited = await waiter.refresh(session, now, async () => {
       throw new Error('the waiter must not call the provider');
     });
-    expect(await first).toEqual({ ok: false, reason: 'invalid_grant', transient: false });
-    expect(waited).toEqual({ ok: false, reason: 'another replica is refreshing', transient: true });
+    expect(await first).toEqual({ ok: false, code: 'OFA_REFRESH_FAILED', transient: false });
+    expect(waited).toEqual({ ok: false, code: 'REFRESHING_ELSEWHERE', transient: true });
   });
 
   it('ends the refresh of a revoked session without calling the provider', async () => {
@@ -458,7 +458,7 @@ describe('createRedisSessionStore on one server', () => {
       attempts += 1;
       return rotated(current, 'x');
     });
-    expect(outcome).toEqual({ ok: false, reason: 'session ended', transient: false });
+    expect(outcome).toEqual({ ok: false, code: 'SESSION_ENDED', transient: false });
     expect(attempts).toBe(0);
   });
 
