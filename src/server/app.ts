@@ -17,6 +17,7 @@ import { limitConnections, requestTimeoutOptions } from './connection-limits.js'
 import { acceptEveryMethod, answerConnectRequests } from './every-method.js';
 import { METRICS_PATH } from './metrics-listener.js';
 import { buildGeneration } from './middleware-generation.js';
+import { writeAccessLine } from './access-log.js';
 import { sendError, writeAnswer } from './write-answer.js';
 
 export interface AppDeps {
@@ -180,21 +181,18 @@ export function buildApp(config: Config, deps: AppDeps): App {
         metrics.recordDecision(outcome, code, seconds);
         span?.end(outcome, reply.statusCode, code);
         // One access line per request; the path only, since a query may carry a code or state.
-        runtime.log.info(
-          {
-            method: original.method,
-            host: original.host,
-            path: original.rawPath,
-            status: reply.statusCode,
-            decision: answer.kind,
-            outcome,
-            code,
-            clientusername: answer.kind === 'allow' ? answer.username : undefined,
-            ms: seconds * 1e3,
-            trace_id: span?.traceId,
-          },
-          'forward-auth',
-        );
+        writeAccessLine(runtime.log, {
+          method: original.method,
+          host: original.host,
+          path: original.rawPath,
+          status: reply.statusCode,
+          decision: answer.kind,
+          outcome,
+          code,
+          clientusername: answer.kind === 'allow' ? answer.username : undefined,
+          ms: seconds * 1e3,
+          traceId: span?.traceId,
+        });
         return reply;
       });
     },
