@@ -1,9 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Cluster, Redis } from 'ioredis';
-import type { Logger } from 'pino';
 import { OfaError } from '../../errors.js';
-import type { RedisCommandObserver } from '../../observability/observers.js';
-import type { Sealer } from '../seal.js';
 import { sealSession } from '../sealed-session.js';
 import type { Session } from '../session.js';
 import { createSingleFlight } from '../single-flight.js';
@@ -18,63 +14,19 @@ import { createRedisRefresh, refreshedSince, withLaterExpiry } from './refresh-l
 import { createReplicaAcks } from './replica-acks.js';
 import { createRedisRevocations } from './revocations.js';
 import { createSessionWrites, secondsUntil } from './session-writes.js';
-
-export interface RedisSessionStoreOptions {
-  /** Owned by the caller unless ownsClient. */
-  readonly client: Redis | Cluster;
-  /** close() quits the client. */
-  readonly ownsClient?: boolean;
-  readonly sealer: Sealer;
-  /** 'session:' + middleware name: AAD of the stored value; the cookie's id is sealed under purpose + ':id'. */
-  readonly purpose: string;
-  /** Versioned and per middleware, e.g. 'ofa:v1:' + encodeURIComponent(name) + ':'. */
-  readonly keyPrefix: string;
-  /** session.expiry: the shortest time an index of sessions (provider sid, subject) is kept. */
-  readonly sessionLifetimeSeconds: number;
-  /**
-   * The longest a refresh may hold the cross-replica lock (default 30; the service passes
-   * refreshLockSecondsFor its provider's request budget). Past it another replica may refresh too.
-   */
-  readonly refreshLockSeconds?: number;
-  /** How long a revocation's markers are kept (default 900; see revocations.ts). */
-  readonly revocationMarkerSeconds?: number;
-  /**
-   * With replicas (Sentinel): after a write that must not be lost in a failover (a new session, a
-   * rotated refresh token, a revocation), wait up to this long for one replica to acknowledge it.
-   * Replication stays asynchronous: this narrows the window, it cannot close it. Never on a
-   * single server, where WAIT would always run out its time. Those writes and their WAIT go on a
-   * connection of the store's own: WAIT holds up every command queued behind it on a connection.
-   */
-  readonly replicaAckTimeoutMs?: number;
-  readonly log?: Logger;
-  /** Told the latency and failure of every command the store sends (metrics). */
-  readonly commandObserver?: RedisCommandObserver;
-  /** Opened cookies and stored values kept, so a session read again unchanged is not decrypted again. */
-  readonly cacheSize?: number;
-}
+import {
+  assertRedisStoreOptions,
+  DEFAULT_CACHE_SIZE,
+  DEFAULT_REFRESH_LOCK_SECONDS,
+  DEFAULT_REVOCATION_MARKER_SECONDS,
+  type RedisSessionStoreOptions,
+} from './store-options.js';
 
 /**
  * A sealed 128-bit id (see newSessionId) is 75 characters; anything much longer is not ours, and
  * is dropped before it costs a decryption.
  */
 const MAX_COOKIE_CHARS = 256;
-const DEFAULT_CACHE_SIZE = 1000;
-const DEFAULT_REFRESH_LOCK_SECONDS = 30;
-/**
- * Longer than a callback takes from its clock reading to its store write (CALLBACK_DEADLINE_MS),
- * and than an authorization code may live between a logout at the provider and our callback.
- */
-const DEFAULT_REVOCATION_MARKER_SECONDS = 900;
-
-function validateOptions(options: RedisSessionStoreOptions): void {
-  if (typeof options.purpose !== 'string' || options.purpose.length === 0) throw new TypeError('the Redis session store needs a purpose');
-  if (!Number.isInteger(options.sessionLifetimeSeconds) || options.sessionLifetimeSeconds <= 0) {
-    throw new TypeError('sessionLifetimeSeconds must be a positive integer');
-  }
-  for (const [name, value] of [['refreshLockSeconds', options.refreshLockSeconds], ['revocationMarkerSeconds', options.revocationMarkerSeconds]] as const) {
-    if (value !== undefined && (!Number.isFinite(value) || value <= 0)) throw new TypeError(`${name} must be a positive number`);
-  }
-}
 
 /**
  * Sessions kept in Redis (single node, Sentinel or Cluster), sealed with AES-GCM under the store's
@@ -100,7 +52,7 @@ function validateOptions(options: RedisSessionStoreOptions): void {
  * it has ended, or those sessions stop opening.
  */
 export function createRedisSessionStore(options: RedisSessionStoreOptions): SessionStore {
-  validateOptions(options);
+  assertRedisStoreOptions(options);
   const { client, sealer, purpose, keyPrefix } = options;
   const idPurpose = `${purpose}:id`;
   const lockSeconds = options.refreshLockSeconds ?? DEFAULT_REFRESH_LOCK_SECONDS;
