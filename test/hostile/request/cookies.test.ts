@@ -157,13 +157,15 @@ describe('hostile cookies', () => {
       return rawRequest(service.origin, '/auth/test', [...API, ...forwardedFor(`${APP}/api`), ...headers]);
     }
 
-    it('reads our cookie among hundreds of others when it comes early, and ignores what lies past the 200th', async () => {
+    it('reads our cookie among hundreds of others wherever it comes: the session cookie is found by scanning a header bounded by size, not by count', async () => {
       const filler = Array.from({ length: 500 }, (_, i) => `c${i}=${'v'.repeat(8)}`);
       const early = await raw([['Cookie', [`${SESSION}=${good}`, ...filler].join('; ')]]);
       expect(early.status).toBe(200);
       expect(early.headers['x-user']).toEqual(['alice']);
+      // Another site's 500 cookies cannot push ours out of sight (a way to sign a user out).
       const late = await raw([['Cookie', [...filler, `${SESSION}=${good}`].join('; ')]]);
-      expectNothingGranted(late, { sessionCookies: [SESSION], identityHeaders: ['x-user'], secrets: [good], statuses: [401] }, '500 cookies, ours last');
+      expect(late.status).toBe(200);
+      expect(late.headers['x-user']).toEqual(['alice']);
       const manyFields = await raw(filler.slice(0, 300).map((c): RawHeader => ['Cookie', c]));
       expectNothingGranted(manyFields, { sessionCookies: [SESSION], identityHeaders: ['x-user'], statuses: [401] }, '300 Cookie fields');
       // HTTP/2-style split: one Cookie field per cookie, ours among them, joined by "; ".
