@@ -19,10 +19,11 @@ repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export DEBIAN_FRONTEND=noninteractive
 
 # Debian packages the tests and the demo use (strace and systemd: the systemd unit's checks;
-# wrk: the benchmark; prometheus: its promtool checks and unit-tests the shipped alert rules).
-packages=(nginx caddy redis-server redis-sentinel chromium wrk strace systemd prometheus)
+# wrk: the benchmark; prometheus: its promtool checks and unit-tests the shipped alert rules;
+# apache2 and libapache2-mod-auth-openidc: the benchmark's mod_auth_openidc peer).
+packages=(nginx caddy redis-server redis-sentinel chromium wrk strace systemd prometheus apache2 libapache2-mod-auth-openidc)
 # Services those packages may start system-wide; our tests start their own on free ports.
-services=(nginx caddy redis-server redis-sentinel prometheus)
+services=(nginx caddy redis-server redis-sentinel prometheus apache2)
 # Filled by install_missing_packages: only services of packages this run installed are touched,
 # so an nginx or Redis the machine already ran on purpose is left alone.
 installed_now=()

@@ -4,7 +4,7 @@
  *
  *   npx tsx test/bench/proxy-bench.ts [--duration 10] [--repeat 3] [--warmup 2] [--connections 50]
  *     [--suite default|scaling|workers] [--cases a,b] [--cpu-prof [--cpu-prof-dir DIR]] [--soak SECONDS]
- *     [--service-log pipe|file] [--logins N] [--build] [--no-pin] [--json FILE] [--keep]
+ *     [--service-log pipe|file] [--logins N] [--revocation-delay N] [--build] [--no-pin] [--json FILE] [--keep]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -14,11 +14,12 @@ import { parseArgs } from 'node:util';
 import { CLI_PATH, REPO_ROOT, type LogDestination } from './support/bench-service.js';
 import { formatProfileSummary } from './support/cpu-profile-summary.js';
 import { allowedCpus, createCleanup, findTaskset, processTree } from './support/processes.js';
-import { formatLogCheck, formatProblems, formatTable, summarize, type CaseRun } from './support/results-table.js';
+import { formatLogCheck, formatPeerTargets, formatProblems, formatTable, summarize, type CaseRun } from './support/results-table.js';
 import { setUp, UsageError, type ReadySuite } from './support/set-up-suite.js';
 import { DEFAULT_SUITE, SUITES } from './support/suites.js';
 import { runCase, settleLogs, type RunSettings } from './support/run-case.js';
 import { formatLoginTable, timeLogins, type LoginTiming } from './support/login-timing.js';
+import { formatRevocationDelay, measureRevocationDelay, type RevocationDelay } from './support/revocation-delay.js';
 import { soak } from './support/soak.js';
 import { findWrk, stopRunningWrk } from './support/wrk.js';
 
@@ -35,7 +36,8 @@ const USAGE = `usage: npx tsx test/bench/proxy-bench.ts [options]
   --service-log D   pipe (default: read and counted by this process, as a container runtime would) | file
   --build           npm run build first (the service runs from dist/)
   --no-pin          do not pin (servers on CPU 0, wrk on CPU 1 by default)
-  --logins N        after the table, time N whole logins per site: ours and oauth2-proxy's (default 20; 0: none)
+  --logins N        after the table, time N whole logins per site: ours, oauth2-proxy's, mod_auth_openidc's (default 20; 0: none)
+  --revocation-delay N  after the table, N rounds of logout on one instance → refused on another (default 50; 0: none)
   --json FILE       also write every run and the summary as JSON
   --keep            keep the temporary directory (configs, logs, headers)`;
 
@@ -54,6 +56,7 @@ interface Options {
   readonly pin: boolean;
   readonly jsonPath: string | undefined;
   readonly logins: number;
+  readonly revocationRounds: number;
   readonly keep: boolean;
 }
 
@@ -74,6 +77,7 @@ function readOptions(): Options | undefined {
       'no-pin': { type: 'boolean' },
       json: { type: 'string' },
       logins: { type: 'string' },
+      'revocation-delay': { type: 'string' },
       keep: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -110,6 +114,7 @@ function readOptions(): Options | undefined {
     pin: values['no-pin'] !== true,
     jsonPath: values.json,
     logins: positive(values.logins, 20, 'logins', true),
+    revocationRounds: revocationRounds(positive(values['revocation-delay'], 50, 'revocation-delay', true)),
     keep: values.keep === true,
   };
 }
@@ -124,6 +129,14 @@ const MAX_CONNECTIONS = Math.floor(256 / 4);
 function connectionsWithinNginxLimit(connections: number): number {
   if (connections > MAX_CONNECTIONS) throw new UsageError(`--connections above ${MAX_CONNECTIONS} would exceed the rendered nginx.conf's worker_connections 256`);
   return connections;
+}
+
+/** Each round is a real login: a bound keeps a typo from running for an hour. */
+const MAX_REVOCATION_ROUNDS = 1000;
+
+function revocationRounds(rounds: number): number {
+  if (rounds > MAX_REVOCATION_ROUNDS) throw new UsageError(`--revocation-delay above ${MAX_REVOCATION_ROUNDS} rounds: each is a whole login`);
+  return rounds;
 }
 
 const say = (line: string): void => {
@@ -161,7 +174,7 @@ const CLIENT_CPUS = '1';
 function describeRun(run: CaseRun): string {
   const rss = run.backend === undefined ? '' : `, backend ${(run.backend.peakRssBytes / 2 ** 20).toFixed(0)} MB ${run.backend.cpuPercent.toFixed(0)}% CPU`;
   const core = run.serverCpu === undefined ? '' : `, CPU ${SERVER_CPUS} ${run.serverCpu.busyPercent.toFixed(0)}% busy`;
-  return `${Math.round(run.wrk.requestsPerSecond).toLocaleString('en-US')} req/s, p50 ${run.wrk.latencyMs.p50.toFixed(2)} ms, p99 ${run.wrk.latencyMs.p99.toFixed(2)} ms, errors ${run.errors}${rss}, nginx ${run.nginxCpuPercent.toFixed(0)}% CPU${core}`;
+  return `${Math.round(run.wrk.requestsPerSecond).toLocaleString('en-US')} req/s, p50 ${run.wrk.latencyMs.p50.toFixed(2)} ms, p99 ${run.wrk.latencyMs.p99.toFixed(2)} ms, errors ${run.errors}${rss}${run.nginxCpuPercent === undefined ? '' : `, nginx ${run.nginxCpuPercent.toFixed(0)}% CPU`}${core}`;
 }
 
 function pinningReport(ready: ReadySuite, options: Options): string {
@@ -170,7 +183,7 @@ function pinningReport(ready: ReadySuite, options: Options): string {
   for (const c of ready.cases) {
     for (const pid of [...processTree(c.nginx.masterPid), ...(c.backend === undefined ? [] : processTree(c.backend.pid))]) servers.add(allowedCpus(pid));
   }
-  return `pinning: nginx (master and worker), service, floor, oauth2-proxy and redis-server on CPU ${SERVER_CPUS} (checked: ${[...servers].join(', ')}); wrk and this process on CPU ${CLIENT_CPUS}`;
+  return `pinning: nginx (master and worker), service, floor, oauth2-proxy, Apache (parent and child) and redis-server on CPU ${SERVER_CPUS} (checked: ${[...servers].join(', ')}); wrk and this process on CPU ${CLIENT_CPUS}`;
 }
 
 async function main(): Promise<number> {
@@ -222,6 +235,7 @@ async function main(): Promise<number> {
       cleanup,
       keepDir: options.keep,
       caseIds: options.soakSeconds === undefined ? options.caseIds : ['signed-in'],
+      revocation: options.soakSeconds === undefined && options.revocationRounds > 0,
       log: (line) => say(`  ${line}`),
     });
     const cpuModel = cpus()[0]?.model ?? '?';
@@ -255,6 +269,7 @@ async function main(): Promise<number> {
       say('');
       say(`Results (medians over ${options.repeat} repetition(s) of ${options.durationSeconds} s; ratio = median req/s ÷ the floor's unless named):`);
       say(formatTable(summaries));
+      for (const line of formatPeerTargets(summaries)) say(line);
       say(`load average after: ${loadAfter.map((value) => value.toFixed(2)).join(' ')} (${cpus().length} CPUs: above ~${cpus().length} means other work shared the machine)`);
       const problems = formatProblems(runs, ready.cases);
       if (problems.length > 0) say(['problems:', ...problems].join('\n'));
@@ -267,8 +282,14 @@ async function main(): Promise<number> {
         say(`Whole logins, one after the other, outside the wrk runs (page load → provider form → callback → page; the provider runs in this process, on CPU ${CLIENT_CPUS}):`);
         say(formatLoginTable(logins));
       }
+      let revocation: RevocationDelay | undefined;
+      if (ready.revocation !== undefined) {
+        revocation = await measureRevocationDelay(ready.revocation, options.revocationRounds);
+        say('');
+        for (const line of formatRevocationDelay(revocation)) say(line);
+      }
       if (options.jsonPath !== undefined) {
-        writeFileSync(options.jsonPath, `${JSON.stringify({ options, loadBefore, loadAfter, runs, summaries, logins }, null, 2)}\n`);
+        writeFileSync(options.jsonPath, `${JSON.stringify({ options, loadBefore, loadAfter, runs, summaries, logins, revocation }, null, 2)}\n`);
         say(`JSON: ${options.jsonPath}`);
       }
     }

@@ -23,7 +23,8 @@ export interface CaseRun {
   /** Requests nginx logged as answered (not 499) for a service case: each made one decision. */
   readonly decisions: number | undefined;
   readonly backend: Usage | undefined;
-  readonly nginxCpuPercent: number;
+  /** undefined where no nginx stands in front (Apache with mod_auth_openidc). */
+  readonly nginxCpuPercent: number | undefined;
   /** How busy the servers' CPU was (anything running on it); undefined when unpinned. */
   readonly serverCpu: CpuLoad | undefined;
 }
@@ -45,11 +46,13 @@ export interface CaseSummary {
   readonly errors: number;
   readonly peakRssMb: number | undefined;
   readonly backendCpuPercent: number | undefined;
-  readonly nginxCpuPercent: number;
+  readonly nginxCpuPercent: number | undefined;
   readonly serverCpuBusyPercent: number | undefined;
   readonly ratio: number | undefined;
   readonly compareTo: string | undefined;
   readonly target: number | undefined;
+  /** A peer's case: the target for our signed-in req/s over this case's. */
+  readonly peerTarget: number | undefined;
 }
 
 export function summarize(cases: readonly ReadyCase[], runs: readonly CaseRun[]): CaseSummary[] {
@@ -73,11 +76,12 @@ export function summarize(cases: readonly ReadyCase[], runs: readonly CaseRun[])
       errors: own.reduce((sum, run) => sum + run.errors, 0),
       peakRssMb: usages.length === 0 ? undefined : Math.max(...usages.map((usage) => usage.peakRssBytes)) / 2 ** 20,
       backendCpuPercent: usages.length === 0 ? undefined : median(usages.map((usage) => usage.cpuPercent)),
-      nginxCpuPercent: median(own.map((run) => run.nginxCpuPercent)),
+      nginxCpuPercent: own.some((run) => run.nginxCpuPercent === undefined) ? undefined : median(own.map((run) => run.nginxCpuPercent ?? 0)),
       serverCpuBusyPercent: own.every((run) => run.serverCpu !== undefined) ? median(own.map((run) => run.serverCpu?.busyPercent ?? 0)) : undefined,
       ratio: base === undefined ? undefined : (medians.get(c.definition.id) as number) / base,
       compareTo,
       target: c.definition.target,
+      peerTarget: c.definition.peerTarget,
     };
   });
 }
@@ -100,7 +104,7 @@ export function formatTable(summaries: readonly CaseSummary[]): string {
     s.backendCpuPercent === undefined ? '—' : `${s.backendCpuPercent.toFixed(0)}%`,
     // Its CPU over its throughput: what one request cost the process behind auth_request.
     s.backendCpuPercent === undefined || !(s.rps.median > 0) ? '—' : `${Math.round((s.backendCpuPercent / 100 / s.rps.median) * 1e6)} µs`,
-    `${s.nginxCpuPercent.toFixed(0)}%`,
+    s.nginxCpuPercent === undefined ? '—' : `${s.nginxCpuPercent.toFixed(0)}%`,
     s.serverCpuBusyPercent === undefined ? '—' : `${s.serverCpuBusyPercent.toFixed(0)}%`,
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] as string).length)));
@@ -109,6 +113,17 @@ export function formatTable(summaries: readonly CaseSummary[]): string {
     `| ${cells.map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column] as number) : cell.padEnd(widths[column] as number))).join(' | ')} |`;
   const rule = `|${widths.map((width, column) => (numeric.has(column) ? `${'-'.repeat(width + 1)}:` : `${'-'.repeat(width + 2)}`)).join('|')}|`;
   return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+/** Ours against each peer on the same core: our signed-in median req/s over the peer's. */
+export function formatPeerTargets(summaries: readonly CaseSummary[]): string[] {
+  const ours = summaries.find((s) => s.id === 'signed-in');
+  return summaries.flatMap((peer) => {
+    if (peer.peerTarget === undefined) return [];
+    if (ours === undefined) return [`${peer.title}: target signed-in ≥ ${peer.peerTarget.toFixed(2)}× its req/s (the signed-in case did not run)`];
+    const ratio = ours.rps.median / peer.rps.median;
+    return [`signed-in ÷ ${peer.title}: ${ratio.toFixed(2)}× (${thousands(ours.rps.median)} ÷ ${thousands(peer.rps.median)} req/s), target ≥ ${peer.peerTarget.toFixed(2)}× ${ratio >= peer.peerTarget ? 'met' : 'MISSED'}`];
+  });
 }
 
 /** Per-case details worth a look: unexpected statuses, socket errors, error lines. */

@@ -40,11 +40,12 @@ export async function runCase(c: ReadyCase, settings: RunSettings, durationSecon
   const errorOffset = logSize(c.nginx.errorLog);
   const service = c.backend?.service;
   const backend = c.backend === undefined ? undefined : sampleUsage(c.backend.pid);
-  const nginx = sampleUsage(c.nginx.masterPid);
+  // Apache with mod_auth_openidc is front and backend at once: its tree is counted once, as the backend.
+  const nginx = c.backend?.pid === c.nginx.masterPid ? undefined : sampleUsage(c.nginx.masterPid);
   const serverCore = settings.serverCpu === undefined ? undefined : measureCpu(settings.serverCpu);
   let wrk: WrkResult;
   let backendUsage: Usage | undefined;
-  let nginxUsage: Usage;
+  let nginxUsage: Usage | undefined;
   let serverCpuLoad: CpuLoad | undefined;
   try {
     wrk = await runWrk({
@@ -57,7 +58,7 @@ export async function runCase(c: ReadyCase, settings: RunSettings, durationSecon
     });
   } finally {
     backendUsage = backend?.stop();
-    nginxUsage = nginx.stop();
+    nginxUsage = nginx?.stop();
     serverCpuLoad = serverCore?.stop();
   }
   // Time for the last log lines of the case to come out (a buffered log flushes on a timer).
@@ -70,7 +71,7 @@ export async function runCase(c: ReadyCase, settings: RunSettings, durationSecon
     .reduce((sum, [, count]) => sum + count, 0);
   const { connect, read, write, timeout, status } = wrk.errors;
   const errors = unexpected + connect + read + write + timeout + (c.statusesFromAccessLog ? 0 : status);
-  const nginxErrorLines = countMatches(readFrom(c.nginx.errorLog, errorOffset), /\[(error|crit|alert|emerg)\]/g);
+  const nginxErrorLines = countMatches(readFrom(c.nginx.errorLog, errorOffset), /\[(?:\w+:)?(error|crit|alert|emerg)\]/g);
   const logCounts = service?.takeLogCounts();
   // nginx opened its log in append mode, so it can be emptied between cases.
   truncateSync(c.nginx.accessLog, 0);
@@ -87,7 +88,7 @@ export async function runCase(c: ReadyCase, settings: RunSettings, durationSecon
     serviceLogLines: logCounts?.lines,
     decisions: service === undefined ? undefined : decided,
     backend: backendUsage,
-    nginxCpuPercent: nginxUsage.cpuPercent,
+    nginxCpuPercent: nginxUsage?.cpuPercent,
     serverCpu: serverCpuLoad,
   };
 }

@@ -1,8 +1,9 @@
 /**
  * Starts what a suite's chosen cases need, on loopback free ports, each server pinned: the floor,
  * redis-server, one nginx per site, the dev provider (in this process), the services (the real
- * CLI), oauth2-proxy; then signs in for real through nginx and makes every case ready. Each start registers its
- * stop with the cleanup, so a failure or Ctrl-C half-way still stops everything by PID.
+ * CLI), oauth2-proxy, Apache with mod_auth_openidc (a site of its own, no nginx); then signs in
+ * for real through each site and makes every case ready. Each start registers its stop with the
+ * cleanup, so a failure or Ctrl-C half-way still stops everything by PID.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,11 +16,13 @@ import { findFreePort } from '../../support/scripted-server.js';
 import { startBenchNginx, writeStaticPage, type BenchNginx } from './bench-nginx.js';
 import { REPO_ROOT, startBenchService, type BenchService, type LogDestination, type MiddlewareOptions } from './bench-service.js';
 import { signInThroughProxy } from './browser-login.js';
+import type { RevocationSites } from './revocation-delay.js';
 import { mintSessionCookies } from './minted-sessions.js';
 import { isRunning, pinProcessTree, spawnPinned, stopChild, type Cleanup, type CpuList } from './processes.js';
 import { readyCase, type ReadyCase } from './ready-case.js';
 import { startBenchOauth2Proxy, OAUTH2_PROXY_LABEL } from './bench-oauth2-proxy.js';
-import { CLIENT_ID, MANY_SESSIONS, OAUTH2_PROXY, type CaseDefinition, type MiddlewareContext, type SiteDefinition, type SuiteDefinition } from './suites.js';
+import { APACHE_REDIRECT_PATH, startBenchApache } from './bench-apache.js';
+import { CLIENT_ID, MANY_SESSIONS, MOD_AUTH_OPENIDC, MOD_AUTH_OPENIDC_LABEL, OAUTH2_PROXY, type CaseDefinition, type MiddlewareContext, type SiteDefinition, type SuiteDefinition } from './suites.js';
 
 /** A site whose whole login is timed: a page through its nginx, and the process that answers its auth_request. */
 export interface LoginTarget {
@@ -33,6 +36,8 @@ export interface ReadySuite {
   readonly cases: readonly ReadyCase[];
   readonly services: readonly BenchService[];
   readonly logins: readonly LoginTarget[];
+  /** Where the revocation delay is measured: the same middleware through two service instances. */
+  readonly revocation: RevocationSites | undefined;
   readonly notes: readonly string[];
 }
 
@@ -45,6 +50,8 @@ export interface SetUpOptions {
   readonly keepDir: boolean;
   /** Only these cases (and what they need). */
   readonly caseIds: readonly string[] | undefined;
+  /** Start what the suite's revocation-delay measurement needs (when its site's case runs). */
+  readonly revocation: boolean;
   readonly log: (line: string) => void;
 }
 
@@ -74,7 +81,10 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
     if (site === undefined) throw new Error(`no site ${name} in the ${suite.name} suite`);
     return site;
   };
-  const sites = [...new Set(cases.flatMap((c) => [c.site, ...(needsSession(c) ? [sessionSite(c)] : [])]))].map(siteOf);
+  const siteNames = new Set(cases.flatMap((c) => [c.site, ...(needsSession(c) ? [sessionSite(c)] : [])]));
+  const revocation = options.revocation && suite.revocation !== undefined && siteNames.has(suite.revocation.site) ? suite.revocation : undefined;
+  if (revocation !== undefined) siteNames.add(revocation.replicaSite);
+  const sites = [...siteNames].map(siteOf);
   const services = suite.services.filter((service) => sites.some((site) => site.backend === service.name));
 
   const dir = mkdtempSync(join(tmpdir(), 'ofa-bench-'));
@@ -87,6 +97,9 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
   const backendPorts = new Map<string, number>();
   for (const service of services) backendPorts.set(service.name, await findFreePort());
   for (const site of sites) if (site.backend === OAUTH2_PROXY && !backendPorts.has(OAUTH2_PROXY)) backendPorts.set(OAUTH2_PROXY, await findFreePort());
+  // Apache is its own site: its listen port, and its callback for the provider.
+  const apacheSite = sites.find((site) => site.backend === MOD_AUTH_OPENIDC);
+  const apachePort = apacheSite === undefined ? undefined : await findFreePort();
   let floorPid: number | undefined;
   if (sites.some((site) => site.backend === FLOOR)) {
     const port = await findFreePort();
@@ -94,14 +107,27 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
     floorPid = await startFloor(port, cpus, cleanup);
   }
   const redisAddress = suite.redis && services.length > 0 ? await startPinnedRedis(cpus, cleanup) : undefined;
+  // The server each site's requests go to: its nginx, or Apache for the mod_auth_openidc site.
   const nginxBySite = new Map<string, BenchNginx>();
-  for (const site of sites) nginxBySite.set(site.name, await startSite(site, backendPorts, dir, cpus, cleanup));
+  for (const site of sites) if (site !== apacheSite) nginxBySite.set(site.name, await startSite(site, backendPorts, dir, cpus, cleanup));
 
   const clientSecret = randomBytes(24).toString('base64url');
   const sessionSecret = randomBytes(32).toString('base64url');
-  const callbackOf = (site: SiteDefinition): string => `${(nginxBySite.get(site.name) as BenchNginx).url}${site.backend === OAUTH2_PROXY ? '/oauth2/callback' : '/callback'}`;
+  const callbackOf = (site: SiteDefinition): string =>
+    site === apacheSite
+      ? `http://127.0.0.1:${apachePort as number}${APACHE_REDIRECT_PATH}`
+      : `${(nginxBySite.get(site.name) as BenchNginx).url}${site.backend === OAUTH2_PROXY ? '/oauth2/callback' : '/callback'}`;
   const provider = await startProvider(sites.map(callbackOf), [...nginxBySite.values()].map((nginx) => `${nginx.url}/`), clientSecret, cleanup);
   const context: MiddlewareContext = { issuer: provider.issuer, clientSecret, redisAddress };
+
+  let apachePid: number | undefined;
+  if (apacheSite !== undefined) {
+    const apache = await startBenchApache({ port: apachePort as number, issuer: provider.issuer, clientID: CLIENT_ID, clientSecret }, { cpus });
+    cleanup.add('Apache', apache.stop);
+    nginxBySite.set(apacheSite.name, apache);
+    apachePid = apache.masterPid;
+    options.log(`${MOD_AUTH_OPENIDC_LABEL} (${apache.version}): ready`);
+  }
 
   let oauth2ProxyPid: number | undefined;
   const oauth2ProxySite = sites.find((site) => site.backend === OAUTH2_PROXY);
@@ -144,17 +170,17 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
     cookieBySite.set(name, await signInThroughProxy(`${(nginxBySite.get(name) as BenchNginx).url}/app/`, 'alice'));
   }
 
+  const backendOf = (site: SiteDefinition): ReadyCase['backend'] => {
+    if (site.backend === OAUTH2_PROXY) return { label: OAUTH2_PROXY_LABEL, pid: oauth2ProxyPid as number, service: undefined };
+    // The front is the backend: Apache's process tree does the whole request.
+    if (site.backend === MOD_AUTH_OPENIDC) return { label: MOD_AUTH_OPENIDC_LABEL, pid: apachePid as number, service: undefined };
+    const backing = started.get(site.backend)?.service;
+    if (backing === undefined) return { label: FLOOR, pid: floorPid as number, service: undefined };
+    return { label: `service ${backing.name}`, pid: backing.pid, service: backing };
+  };
   const ready = cases.map((definition) => {
     const site = siteOf(definition.site);
-    const backing = started.get(site.backend)?.service;
-    const backend =
-      definition.request === 'static'
-        ? undefined
-        : site.backend === OAUTH2_PROXY
-          ? { label: OAUTH2_PROXY_LABEL, pid: oauth2ProxyPid as number, service: undefined }
-          : backing === undefined
-            ? { label: FLOOR, pid: floorPid as number, service: undefined }
-            : { label: `service ${backing.name}`, pid: backing.pid, service: backing };
+    const backend = definition.request === 'static' ? undefined : backendOf(site);
     const signedIn = needsSession(definition) ? (cookieBySite.get(sessionSite(definition)) as string) : undefined;
     let cookies = signedIn === undefined ? [] : [signedIn];
     if (definition.request === 'many-sessions' && signedIn !== undefined) {
@@ -174,10 +200,18 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
     const nginx = nginxBySite.get(login.site);
     if (nginx === undefined) return [];
     const backendName = siteOf(login.site).backend;
-    const backendPid = backendName === OAUTH2_PROXY ? oauth2ProxyPid : started.get(backendName)?.service.pid;
+    const backendPid = backendName === OAUTH2_PROXY ? oauth2ProxyPid : backendName === MOD_AUTH_OPENIDC ? apachePid : started.get(backendName)?.service.pid;
     return backendPid === undefined ? [] : [{ title: login.title, pageUrl: `${nginx.url}/app/`, backendPid }];
   });
-  return { dir, cases: ready, services: [...started.values()].map((entry) => entry.service), logins, notes };
+  const revocationUrls: RevocationSites | undefined =
+    revocation === undefined
+      ? undefined
+      : {
+          site: (nginxBySite.get(revocation.site) as BenchNginx).url,
+          replicaSite: (nginxBySite.get(revocation.replicaSite) as BenchNginx).url,
+          replicaOrigin: (started.get(siteOf(revocation.replicaSite).backend) as { service: BenchService }).service.origin,
+        };
+  return { dir, cases: ready, services: [...started.values()].map((entry) => entry.service), logins, revocation: revocationUrls, notes };
 }
 
 /** The floor, pinned like the service; ready when its route answers. Returns its PID. */

@@ -93,9 +93,16 @@ export interface ServiceDefinition {
 /** A site's backend that is not one of our services: oauth2-proxy, signing in at the same provider. */
 export const OAUTH2_PROXY = 'oauth2-proxy';
 
+/**
+ * A site that is Apache httpd with mod_auth_openidc, not nginx: it checks the session in-process
+ * and serves the application itself, so nothing stands in front of it.
+ */
+export const MOD_AUTH_OPENIDC = 'mod_auth_openidc';
+export const MOD_AUTH_OPENIDC_LABEL = 'Apache + mod_auth_openidc';
+
 export interface SiteDefinition {
   readonly name: string;
-  /** A service name, 'floor' for the empty Fastify route, or OAUTH2_PROXY. */
+  /** A service name, 'floor' for the empty Fastify route, OAUTH2_PROXY, or MOD_AUTH_OPENIDC (then Apache is the site). */
   readonly backend: string;
   /** The middleware in the recipe's /auth/NAME. */
   readonly middleware: string;
@@ -134,6 +141,11 @@ export interface CaseDefinition {
    * the preflight checks that a repeated request is not asked again.
    */
   readonly proxyCache?: boolean;
+  /**
+   * A peer's case: the issue's target for our `signed-in` median req/s over this case's, printed
+   * after the table (the peers on the same core).
+   */
+  readonly peerTarget?: number;
 }
 
 export interface SuiteDefinition {
@@ -144,6 +156,12 @@ export interface SuiteDefinition {
   readonly cases: readonly CaseDefinition[];
   /** Whole logins timed outside the wrk runs, one row per site (when the selected cases started it). */
   readonly logins?: readonly { readonly title: string; readonly site: string }[];
+  /**
+   * The revocation delay, measured when this site's case runs: sign in and log out at `site`,
+   * ask `replicaSite` (another instance of the service, the same middleware on the same Redis)
+   * until it refuses.
+   */
+  readonly revocation?: { readonly site: string; readonly replicaSite: string };
 }
 
 export const MANY_SESSIONS = 10_000;
@@ -159,6 +177,8 @@ export const DEFAULT_SUITE: SuiteDefinition = {
         'bench-redis': benchMiddleware(context, { redis: true }),
       }),
     },
+    // A second instance on the same Redis, for the revocation delay only (no wrk case).
+    { name: 'replica', middlewares: (context) => ({ 'bench-redis': benchMiddleware(context, { redis: true }) }) },
     // More services: see WORKERS_SUITE for one with `server.workers`.
   ],
   sites: [
@@ -169,11 +189,16 @@ export const DEFAULT_SUITE: SuiteDefinition = {
     { name: 'microcache', backend: 'main', middleware: 'bench', snippetPath: 'nginx/oidc-forward-auth-microcache.conf' },
     // The same server-block shape in front of oauth2-proxy's /oauth2/auth.
     { name: 'oauth2-proxy', backend: OAUTH2_PROXY, middleware: 'bench', snippetPath: 'test/bench/nginx/oauth2-proxy.conf' },
+    // Apache itself, no nginx: mod_auth_openidc checks, Apache serves the page.
+    { name: 'mod-auth-openidc', backend: MOD_AUTH_OPENIDC, middleware: 'bench' },
+    { name: 'redis-replica', backend: 'replica', middleware: 'bench-redis' },
   ],
   logins: [
     { title: 'oidc-forward-auth', site: 'main' },
     { title: OAUTH2_PROXY_LABEL, site: 'oauth2-proxy' },
+    { title: MOD_AUTH_OPENIDC_LABEL, site: 'mod-auth-openidc' },
   ],
+  revocation: { site: 'redis', replicaSite: 'redis-replica' },
   cases: [
     { id: 'static', title: 'nginx static', site: 'main', request: 'static' },
     { id: 'floor', title: 'floor: recipe → empty Fastify', site: 'floor', request: 'signed-in', sessionFrom: 'main' },
@@ -185,7 +210,8 @@ export const DEFAULT_SUITE: SuiteDefinition = {
     { id: 'anonymous-api', title: 'anonymous API call (401)', site: 'main', request: 'anonymous-api', target: 0.8 },
     { id: 'page-load', title: 'anonymous page load (login start)', site: 'main', request: 'page-load' },
     { id: 'microcache', title: 'signed-in, nginx micro-cache (2 s)', site: 'microcache', request: 'signed-in', sessionFrom: 'main', target: 1.5, proxyCache: true },
-    { id: 'oauth2-proxy', title: `${OAUTH2_PROXY_LABEL}, signed-in`, site: 'oauth2-proxy', request: 'signed-in' },
+    { id: 'oauth2-proxy', title: `${OAUTH2_PROXY_LABEL}, signed-in`, site: 'oauth2-proxy', request: 'signed-in', peerTarget: 1.0 },
+    { id: 'mod-auth-openidc', title: `${MOD_AUTH_OPENIDC_LABEL}, signed-in`, site: 'mod-auth-openidc', request: 'signed-in', peerTarget: 1.4 },
   ],
 };
 
