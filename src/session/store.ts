@@ -29,8 +29,6 @@ export interface RefreshFailure {
   readonly ok: false;
   readonly code: RefreshFailureCode;
   readonly transient: boolean;
-  /** Never set: keeps check-session.ts compiling until it logs `code` (issue 19); then removed. */
-  readonly reason?: never;
 }
 
 /** What one refresh at the provider produced, before the store keeps it. */

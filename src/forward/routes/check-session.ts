@@ -1,4 +1,5 @@
 import type { ClaimSources } from '../../claims/index.js';
+import { ERROR_TABLE, type ErrorCode } from '../../errors.js';
 import type { CookieJar } from '../../session/cookies.js';
 import { isSafeMethod, verifyCsrfToken } from '../../session/csrf.js';
 import { endSessionCookies, sessionCookies } from '../../session/session-cookies.js';
@@ -6,7 +7,7 @@ import { createLru, type Lru } from '../../cache/lru.js';
 import type { LoadedSession } from '../../session/store.js';
 import { dropsCookiesOnSuccess, type Answer } from '../answer.js';
 import { checkIdentityHeaderBudget, type IdentityHeaderBudget } from '../forwarded-headers.js';
-import { cookieContext, headerValue, isAt, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
+import { cookieContext, headerValue, isAt, unavailable, UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import { lacksNeededClaims } from '../kept-claims.js';
 import { accessTokenExpiresWithin, accessTokenLeewaySeconds, lacksPassedTokens, passedAccessTokenExpired, withApplicationTokens } from '../application-tokens.js';
 import { isTopLevelNavigation } from '../navigation.js';
@@ -64,11 +65,12 @@ export async function checkSession(
     const outcome = await refreshSession(rt, session, nowSeconds);
     if (!outcome.ok && outcome.transient) {
       // An outage at the provider is not a reason to sign everyone out: fail closed, keep the session.
-      rt.log.warn({ reason: outcome.reason }, 'refresh failed for now; the session is kept');
-      return UNAVAILABLE;
+      rt.log.warn({ code: outcome.code }, 'refresh failed for now; the session is kept');
+      // The provider's own code where it has one (a timeout is 504, a garbled answer 502).
+      return isErrorCode(outcome.code) ? unavailable(outcome.code) : UNAVAILABLE;
     }
     if (!outcome.ok) {
-      rt.log.info({ reason: outcome.reason }, 'session ended: it needed a refresh and could not be refreshed');
+      rt.log.info({ code: outcome.code }, 'session ended: it needed a refresh and could not be refreshed');
       await rt.store.revoke(session, nowSeconds);
       rt.telemetry.sessionEvent('ended_by_failed_refresh');
       return startLogin(rt, request, cookies(), endSessionCookies(rt.config));
@@ -224,4 +226,8 @@ function forwardedIdentity(rt: MiddlewareRuntime, sources: ClaimSources): Forwar
   // Frozen: one object goes into the answers of every request of this session.
   const headers = Object.freeze(identityHeaders(rt, sources));
   return { headers, budget: checkIdentityHeaderBudget(headers), username: identityUsername(rt, sources) };
+}
+
+function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_TABLE, code);
 }

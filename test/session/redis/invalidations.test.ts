@@ -20,6 +20,12 @@ import { SECRET, sampleSession } from '../fixtures.js';
 const NOW = 1_700_000_100;
 const logger = createTestLogger('debug');
 
+/** A user and provider login of its own: an earlier test's revocation markers must not end it at create. */
+function freshSession() {
+  const tag = randomBytes(4).toString('hex');
+  return sampleSession({ subject: `user-${tag}`, providerSid: `sid-${tag}` });
+}
+
 async function replicaOn(config: RedisStoreConfig, prefix: string): Promise<SessionStore> {
   const client = createRedisConnection(config, { log: logger.log });
   if (client.status !== 'ready') await once(client, 'ready');
@@ -65,7 +71,7 @@ function describeInvalidations(topology: string, config: () => RedisStoreConfig)
       ['a back-channel logout by sub', async (store: SessionStore, session: ReturnType<typeof sampleSession>) => store.revokeSubject(session.issuer, session.subject, NOW)],
     ] as const) {
       it(`moves the other replica’s epoch after ${what} on one, and this replica’s at once`, async () => {
-        const session = sampleSession();
+        const session = freshSession();
         await a.create(session, NOW);
         const before = { a: a.verdictEpoch?.(), b: b.verdictEpoch?.() };
         await revoke(a, session);
@@ -75,12 +81,12 @@ function describeInvalidations(topology: string, config: () => RedisStoreConfig)
     }
 
     it('does not move the other replica’s epoch for a sliding save', async () => {
-      const session = sampleSession();
+      const session = freshSession();
       await a.create(session, NOW);
       const before = b.verdictEpoch?.();
       await a.save({ ...session, renewedAt: NOW + 100, expiresAt: NOW + 86_500 }, NOW + 100);
       // Something that does announce, sent after: once B has heard it, the save would have arrived too.
-      await a.revoke(sampleSession(), NOW);
+      await a.revoke(freshSession(), NOW);
       await eventually('replica B heard the later revocation', () => b.verdictEpoch?.() !== before);
       expect(b.verdictEpoch?.()).toBe((before ?? 0) + 1);
     });
