@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { CLI_PATH, REPO_ROOT, type LogDestination } from './support/bench-service.js';
 import { formatProfileSummary } from './support/cpu-profile-summary.js';
 import { allowedCpus, createCleanup, findTaskset, processTree } from './support/processes.js';
-import { formatLogCheck, formatPeerTargets, formatProblems, formatTable, summarize, type CaseRun } from './support/results-table.js';
+import { formatLogCheck, formatPeerTargets, formatProblems, formatRssTarget, formatTable, summarize, type CaseRun } from './support/results-table.js';
 import { setUp, UsageError, type ReadySuite } from './support/set-up-suite.js';
 import { DEFAULT_SUITE, SUITES } from './support/suites.js';
 import { runCase, settleLogs, type RunSettings } from './support/run-case.js';
@@ -183,7 +183,7 @@ function pinningReport(ready: ReadySuite, options: Options): string {
   for (const c of ready.cases) {
     for (const pid of [...processTree(c.nginx.masterPid), ...(c.backend === undefined ? [] : processTree(c.backend.pid))]) servers.add(allowedCpus(pid));
   }
-  return `pinning: nginx (master and worker), service, floor, oauth2-proxy, Apache (parent and child) and redis-server on CPU ${SERVER_CPUS} (checked: ${[...servers].join(', ')}); wrk and this process on CPU ${CLIENT_CPUS}`;
+  return `pinning: the servers (nginx master and worker, services, floor, peers, redis-server) on CPU ${SERVER_CPUS} (checked: ${[...servers].join(', ')}); wrk and this process on CPU ${CLIENT_CPUS}`;
 }
 
 async function main(): Promise<number> {
@@ -270,6 +270,7 @@ async function main(): Promise<number> {
       say(`Results (medians over ${options.repeat} repetition(s) of ${options.durationSeconds} s; ratio = median req/s ÷ the floor's unless named):`);
       say(formatTable(summaries));
       for (const line of formatPeerTargets(summaries)) say(line);
+      for (const line of formatRssTarget(summaries, ready.cases)) say(line);
       say(`load average after: ${loadAfter.map((value) => value.toFixed(2)).join(' ')} (${cpus().length} CPUs: above ~${cpus().length} means other work shared the machine)`);
       const problems = formatProblems(runs, ready.cases);
       if (problems.length > 0) say(['problems:', ...problems].join('\n'));

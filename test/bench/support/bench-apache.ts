@@ -106,6 +106,8 @@ OIDCScope "openid email profile groups"
 OIDCRemoteUserClaim email
 OIDCSessionType server-cache
 OIDCCacheType shm
+# Its default (300 s) would end the one session between two of its runs in a long benchmark.
+OIDCSessionInactivityTimeout 86400
 
 <Directory />
     Require all denied

@@ -115,6 +115,22 @@ export function formatTable(summaries: readonly CaseSummary[]): string {
   return [line(header), rule, ...rows.map(line)].join('\n');
 }
 
+/** The issue's memory target for the service, in every case (1,000 middlewares and 100,000 sessions included). */
+export const SERVICE_RSS_TARGET_MB = 150;
+
+/** The service's peak RSS against its target, over the cases our service answered. */
+export function formatRssTarget(summaries: readonly CaseSummary[], cases: readonly ReadyCase[]): string[] {
+  const ours = summaries.filter((s) => s.peakRssMb !== undefined && cases.find((c) => c.definition.id === s.id)?.backend?.label.startsWith('service ') === true);
+  if (ours.length === 0) return [];
+  const over = ours.filter((s) => (s.peakRssMb as number) > SERVICE_RSS_TARGET_MB);
+  const highest = ours.reduce((top, s) => ((s.peakRssMb as number) > (top.peakRssMb as number) ? s : top));
+  return [
+    over.length === 0
+      ? `service RSS peak ≤ ${SERVICE_RSS_TARGET_MB} MB: met in every case (highest ${(highest.peakRssMb as number).toFixed(0)} MB, ${highest.title})`
+      : `service RSS peak ≤ ${SERVICE_RSS_TARGET_MB} MB: MISSED in ${over.map((s) => `${s.title} (${(s.peakRssMb as number).toFixed(0)} MB)`).join(', ')}`,
+  ];
+}
+
 /** Ours against each peer on the same core: our signed-in median req/s over the peer's. */
 export function formatPeerTargets(summaries: readonly CaseSummary[]): string[] {
   const ours = summaries.find((s) => s.id === 'signed-in');
