@@ -530,12 +530,14 @@ async function main(): Promise<void> {
     jwtAccessTokens: env.DEV_PROVIDER_JWT_ACCESS_TOKENS === '1',
     logoutWithoutPrompt: true,
   });
-  process.stdout.write(`dev provider: issuer ${dev.issuer} (users: ${Object.keys(DEV_USERS).join(', ')})\n`);
   const stop = (): void => {
     void dev.stop().then(() => process.exit(0));
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // Only once the signals are ours: a write to a pipe is synchronous, and whoever reads this line
+  // may send Ctrl-C before the next statement runs.
+  process.stdout.write(`dev provider: issuer ${dev.issuer} (users: ${Object.keys(DEV_USERS).join(', ')})\n`);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -1,7 +1,6 @@
 import * as client from 'openid-client';
 import type { MiddlewareConfig } from '../config/types.js';
 import { OfaError } from '../errors.js';
-import { callingProviderEndpoint } from './http.js';
 import { translateProviderError } from './provider-errors.js';
 
 export interface AuthorizationRequest {
@@ -65,7 +64,7 @@ async function pushAuthorizationRequest(configuration: client.Configuration, par
     throw new OfaError('OFA_PAR_REJECTED', 'pushedAuthorizationRequests is on but the provider advertises no pushed_authorization_request_endpoint');
   }
   try {
-    return await callingProviderEndpoint('par', () => client.buildAuthorizationUrlWithPAR(configuration, params));
+    return await client.buildAuthorizationUrlWithPAR(configuration, params);
   } catch (error) {
     // A refusal (of the request or of our client authentication) is a configuration problem.
     throw translateProviderError(error, { what: 'the pushed authorization request failed', refused: 'OFA_PAR_REJECTED', unusable: 'OFA_PROVIDER_RESPONSE' });

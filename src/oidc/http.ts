@@ -4,7 +4,6 @@
  * observers, and OfaError codes. Shaped as openid-client's and jose's `customFetch` so both
  * libraries send everything through it.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
@@ -18,8 +17,8 @@ export type { ProviderFetchInit } from './http-attempt.js';
 
 export interface ProviderFetch {
   /**
-   * `endpoint` names what is called, for metrics and traces; without it, the tag of the enclosing
-   * `callingProviderEndpoint`, else "other".
+   * `endpoint` names what is called, for metrics, traces and the retry rules; without it, what the
+   * request's form says (see endpointOfForm), else "other".
    */
   (url: string, init?: ProviderFetchInit, endpoint?: ProviderEndpoint): Promise<Response>;
   /** Closes pooled connections; the fetch must not be used afterwards. */
@@ -43,14 +42,19 @@ const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 const DEFAULT_MAX_RETRY_AFTER_SECONDS = 10;
 
 /**
- * The endpoint tag for calls made through a library that cannot pass one (openid-client's grants):
- * set around the call site, read by our fetch when the library calls it.
+ * What a form POST that openid-client sends for us is, from its fields: its grants, pushed
+ * authorization requests and introspection cannot be tagged at the call site. Read from the form
+ * rather than carried in an AsyncLocalStorage, which on Node 20 turns promise hooks on for the
+ * whole process and taxes every request.
  */
-const endpointAtCallSite = new AsyncLocalStorage<ProviderEndpoint>();
-
-/** Runs `work`, tagging the provider calls it makes without an explicit endpoint as `endpoint`. */
-export function callingProviderEndpoint<T>(endpoint: ProviderEndpoint, work: () => Promise<T>): Promise<T> {
-  return endpointAtCallSite.run(endpoint, work);
+export function endpointOfForm(body: unknown): ProviderEndpoint | undefined {
+  if (!(body instanceof URLSearchParams)) return undefined;
+  const grant = body.get('grant_type');
+  if (grant === 'refresh_token') return 'refresh';
+  if (grant !== null) return 'token';
+  if (body.has('token')) return 'introspection';
+  if (body.has('response_type')) return 'par';
+  return undefined;
 }
 
 export function createProviderFetch(
@@ -88,7 +92,7 @@ export function createProviderFetch(
 
   const providerFetch = async (url: string, init: ProviderFetchInit = {}, endpoint?: ProviderEndpoint): Promise<Response> => {
     const method = (init.method ?? 'GET').toUpperCase();
-    const tag = endpoint ?? endpointAtCallSite.getStore() ?? 'other';
+    const tag = endpoint ?? endpointOfForm(init.body) ?? 'other';
     const tally: CallTally = { attempts: 0, result: 'network', status: undefined };
     const end = observer?.start(tag, method, safeUrl(url));
     try {

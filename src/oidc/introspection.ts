@@ -14,7 +14,6 @@ import * as client from 'openid-client';
 import { OfaError } from '../errors.js';
 import { createLru, type Lru } from '../cache/lru.js';
 import { invalidBearerToken } from './access-token.js';
-import { callingProviderEndpoint } from './http.js';
 import { translateProviderError } from './provider-errors.js';
 
 /** Active tokens remembered per provider; the least recently used go first. */
@@ -133,7 +132,7 @@ async function askProvider(configuration: client.Configuration, token: string): 
   }
   let answer: client.IntrospectionResponse;
   try {
-    answer = await callingProviderEndpoint('introspection', () => client.tokenIntrospection(configuration, token, { token_type_hint: 'access_token' }));
+    answer = await client.tokenIntrospection(configuration, token, { token_type_hint: 'access_token' });
   } catch (error) {
     // The provider not answering is transient; a refusal of our client is a configuration problem, logged, and still fails closed.
     throw translateProviderError(error, { what: 'token introspection failed', refused: 'OFA_PROVIDER_RESPONSE', unusable: 'OFA_PROVIDER_RESPONSE' });

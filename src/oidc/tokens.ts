@@ -2,7 +2,6 @@ import * as client from 'openid-client';
 import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { MiddlewareConfig } from '../config/types.js';
 import { OfaError } from '../errors.js';
-import { callingProviderEndpoint } from './http.js';
 import { constantTimeEqual, idTokenAlgorithms, verifyIdToken } from './id-token.js';
 import { translateProviderError } from './provider-errors.js';
 
@@ -71,14 +70,12 @@ export async function exchangeAuthorizationCode(
 
   let response: client.TokenEndpointResponse;
   try {
-    response = await callingProviderEndpoint('token', () =>
-      client.authorizationCodeGrant(provider.configuration, currentUrl, {
-        expectedState: checks.state,
-        expectedNonce: checks.nonce,
-        pkceCodeVerifier: checks.codeVerifier,
-        idTokenExpected: true,
-      }),
-    );
+    response = await client.authorizationCodeGrant(provider.configuration, currentUrl, {
+      expectedState: checks.state,
+      expectedNonce: checks.nonce,
+      pkceCodeVerifier: checks.codeVerifier,
+      idTokenExpected: true,
+    });
   } catch (error) {
     // invalid_grant here means the code was used already, expired or belongs to another flow:
     // a browser's back button or a replay, not an outage worth a 5xx.
@@ -110,7 +107,7 @@ export async function refreshTokens(
 ): Promise<RefreshedTokens> {
   let response: client.TokenEndpointResponse;
   try {
-    response = await callingProviderEndpoint('refresh', () => client.refreshTokenGrant(provider.configuration, refreshToken));
+    response = await client.refreshTokenGrant(provider.configuration, refreshToken);
   } catch (error) {
     throw translateProviderError(error, { what: 'the refresh failed', refused: 'OFA_REFRESH_FAILED', unusable: 'OFA_REFRESH_FAILED', returnsIdToken: true });
   }
