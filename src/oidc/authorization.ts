@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import type { MiddlewareConfig } from '../config/types.js';
 import { OfaError } from '../errors.js';
 import { translateProviderError } from './provider-errors.js';
+import { serverMetadataOf } from './server-metadata.js';
 
 export interface AuthorizationRequest {
   readonly url: URL;
@@ -51,7 +52,7 @@ export async function buildAuthorizationRequest(
 
 /** PAR when configured, or when the provider refuses anything else (RFC 9126 §5). */
 export function usesPushedAuthorizationRequests(configuration: client.Configuration, middleware: Pick<MiddlewareConfig, 'pushedAuthorizationRequests'>): boolean {
-  return middleware.pushedAuthorizationRequests || configuration.serverMetadata().require_pushed_authorization_requests === true;
+  return middleware.pushedAuthorizationRequests || serverMetadataOf(configuration).require_pushed_authorization_requests === true;
 }
 
 /**
@@ -60,7 +61,7 @@ export function usesPushedAuthorizationRequests(configuration: client.Configurat
  * is transient (503, try again); a refusal is a configuration problem.
  */
 async function pushAuthorizationRequest(configuration: client.Configuration, params: Record<string, string>): Promise<URL> {
-  if (configuration.serverMetadata().pushed_authorization_request_endpoint === undefined) {
+  if (serverMetadataOf(configuration).pushed_authorization_request_endpoint === undefined) {
     throw new OfaError('OFA_PAR_REJECTED', 'pushedAuthorizationRequests is on but the provider advertises no pushed_authorization_request_endpoint');
   }
   try {

@@ -1,4 +1,5 @@
 import * as client from 'openid-client';
+import { serverMetadataOf } from './server-metadata.js';
 
 export interface EndSessionRequest {
   readonly clientID: string;
@@ -13,7 +14,7 @@ export interface EndSessionRequest {
  * or undefined when the provider advertises no end_session_endpoint.
  */
 export function endSessionUrl(configuration: client.Configuration, request: EndSessionRequest): URL | undefined {
-  if (configuration.serverMetadata().end_session_endpoint === undefined) return undefined;
+  if (serverMetadataOf(configuration).end_session_endpoint === undefined) return undefined;
   const params: Record<string, string> = { client_id: request.clientID };
   if (request.idTokenHint !== undefined) params.id_token_hint = request.idTokenHint;
   if (request.postLogoutRedirectUri !== undefined) params.post_logout_redirect_uri = request.postLogoutRedirectUri;

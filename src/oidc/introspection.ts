@@ -15,6 +15,7 @@ import { OfaError } from '../errors.js';
 import { createLru, type Lru } from '../cache/lru.js';
 import { invalidBearerToken } from './access-token.js';
 import { translateProviderError } from './provider-errors.js';
+import { serverMetadataOf } from './server-metadata.js';
 
 /** Active tokens remembered per provider; the least recently used go first. */
 export const INTROSPECTION_CACHE_ENTRIES = 10_000;
@@ -127,7 +128,7 @@ export function cacheLifetime(claims: Claims | undefined, cacheSeconds: number, 
 }
 
 async function askProvider(configuration: client.Configuration, token: string): Promise<Claims | undefined> {
-  if (configuration.serverMetadata().introspection_endpoint === undefined) {
+  if (serverMetadataOf(configuration).introspection_endpoint === undefined) {
     throw invalidBearerToken('the provider advertises no introspection_endpoint; opaque tokens cannot be checked');
   }
   let answer: client.IntrospectionResponse;

@@ -8,6 +8,7 @@ import { createRemoteJWKSet, customFetch } from 'jose';
 import { OfaError } from '../errors.js';
 import type { ProviderClient } from './discovery.js';
 import type { ProviderFetchInit } from './http.js';
+import { serverMetadataOf } from './server-metadata.js';
 
 export const JWKS_COOLDOWN_MS = 30_000;
 export const JWKS_MAX_AGE_MS = 10 * 60_000;
@@ -19,7 +20,7 @@ const keySets = new WeakMap<ProviderClient, { readonly jwksUri: string; readonly
 /** The provider's key set as a jose key getter: one per provider client, refetched on an unknown kid at most once per cooldown. */
 export function providerKeySet(client: ProviderClient): RemoteKeySet {
   const configuration = client.current();
-  const jwksUri = configuration?.serverMetadata().jwks_uri;
+  const jwksUri = configuration === undefined ? undefined : serverMetadataOf(configuration).jwks_uri;
   if (jwksUri === undefined) {
     throw new OfaError('OFA_PROVIDER_UNAVAILABLE', 'the identity provider has not been discovered yet');
   }

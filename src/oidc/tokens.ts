@@ -4,6 +4,7 @@ import type { MiddlewareConfig } from '../config/types.js';
 import { OfaError } from '../errors.js';
 import { constantTimeEqual, idTokenAlgorithms, verifyIdToken } from './id-token.js';
 import { translateProviderError } from './provider-errors.js';
+import { serverMetadataOf } from './server-metadata.js';
 
 /** What a successful code exchange or refresh yields, every token already verified. */
 export interface VerifiedTokens {
@@ -50,7 +51,7 @@ export async function exchangeAuthorizationCode(
   checks: CallbackChecks,
   now: number,
 ): Promise<VerifiedTokens> {
-  const metadata = provider.configuration.serverMetadata();
+  const metadata = serverMetadataOf(provider.configuration);
   const codes = callbackParams.getAll('code');
   if (codes.length !== 1 || codes[0] === '') {
     throw new OfaError('OFA_CALLBACK_CODE_MISSING', 'the response must carry exactly one code');
@@ -170,7 +171,7 @@ async function verifyTokenResponse(
   if (typeof idToken !== 'string') {
     throw new OfaError('OFA_ID_TOKEN_INVALID', 'the token response carries no ID token');
   }
-  const metadata = provider.configuration.serverMetadata();
+  const metadata = serverMetadataOf(provider.configuration);
   const idClaims = await verifyIdToken(idToken, provider.keys, {
     issuer: metadata.issuer,
     clientID: provider.middleware.clientID,
@@ -196,7 +197,7 @@ async function verifyAccessTokenClaims(
   now: number,
 ): Promise<JWTPayload | undefined> {
   if (accessToken.split('.').length !== 3) return undefined;
-  const metadata = provider.configuration.serverMetadata();
+  const metadata = serverMetadataOf(provider.configuration);
   try {
     const { payload } = await jwtVerify(accessToken, provider.keys, {
       issuer: metadata.issuer,

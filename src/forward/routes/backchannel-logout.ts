@@ -4,6 +4,7 @@ import { verifyLogoutToken } from '../../oidc/logout-token.js';
 import type { Answer } from '../answer.js';
 import { UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import type { MiddlewareRuntime } from '../runtime.js';
+import { serverMetadataOf } from '../../oidc/server-metadata.js';
 
 const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
 
@@ -20,7 +21,7 @@ export async function handleBackchannelLogout(rt: MiddlewareRuntime, request: Fo
 
   const configuration = rt.provider.current();
   if (configuration === undefined) return UNAVAILABLE;
-  const metadata = configuration.serverMetadata();
+  const metadata = serverMetadataOf(configuration);
   const verified = await verifyLogoutToken(form.token, rt.providerKeys(), {
     issuer: metadata.issuer,
     clientID: rt.config.clientID,

@@ -12,6 +12,7 @@ import { keptClaimsOf } from '../kept-claims.js';
 import { keptAccessToken, passesIdToken } from '../application-tokens.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { resolveParsedUrlOption } from '../url-option.js';
+import { serverMetadataOf } from '../../oidc/server-metadata.js';
 
 /**
  * The provider sent the browser back to redirectUrl: match the state to a login this browser
@@ -88,7 +89,7 @@ async function completeCallback(rt: MiddlewareRuntime, request: ForwardAuthReque
       idClaims: pruneClaims(tokens.idClaims, rt.keptIdClaims),
       ...(tokens.accessClaims === undefined ? {} : { accessClaims: pruneClaims(tokens.accessClaims, rt.keptAccessClaims) }),
       keptClaims: keptClaimsOf(rt),
-      ...(rt.provider.current()?.serverMetadata().end_session_endpoint === undefined && !keepsIdToken ? {} : { idToken: tokens.idToken }),
+      ...(endSessionEndpointOf(rt) === undefined && !keepsIdToken ? {} : { idToken: tokens.idToken }),
       ...keptAccessToken(rt.config, tokens.accessToken),
       ...(tokens.refreshToken === undefined ? {} : { refreshToken: tokens.refreshToken }),
       ...(tokens.accessTokenExpiresAt === undefined ? {} : { accessTokenExpiresAt: tokens.accessTokenExpiresAt }),
@@ -163,4 +164,9 @@ async function withinDeadline<T>(work: Promise<T>, deadlineMs: number): Promise<
     // A late failure of the abandoned exchange must not become an unhandled rejection.
     work.catch(() => undefined);
   }
+}
+
+function endSessionEndpointOf(rt: MiddlewareRuntime): string | undefined {
+  const configuration = rt.provider.current();
+  return configuration === undefined ? undefined : serverMetadataOf(configuration).end_session_endpoint;
 }

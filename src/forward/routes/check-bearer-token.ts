@@ -10,6 +10,7 @@ import { UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { identityHeaders, identityUsername } from './identity-headers.js';
 import { applicationTokenHeaders } from '../application-tokens.js';
+import { serverMetadataOf } from '../../oidc/server-metadata.js';
 
 /** One cache per provider client: it survives configuration reloads that keep the provider. */
 const introspectionCaches = new WeakMap<ProviderClient, IntrospectionCache>();
@@ -41,7 +42,7 @@ export async function checkBearerToken(
   try {
     if ('malformed' in presented) throw invalidBearerToken('the Authorization header is not a well-formed bearer token');
     const { token } = presented;
-    const expected = { issuer: configuration.serverMetadata().issuer, audiences: settings.audiences, nowSeconds: request.nowSeconds };
+    const expected = { issuer: serverMetadataOf(configuration).issuer, audiences: settings.audiences, nowSeconds: request.nowSeconds };
     if (bearerTokenShape(token) === 'jwt') {
       claims = await verifyJwtAccessToken(token, rt.providerKeys(), { ...expected, allowPlainJwt: settings.allowPlainJwt });
     } else if (settings.introspection !== undefined) {
