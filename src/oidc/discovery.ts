@@ -1,6 +1,7 @@
 /**
- * One provider per middleware: OpenID discovery with the middleware's `discoveryParams`, an exact
- * issuer check, and an openid-client `Configuration` wired to our fetch. The service starts while
+ * One provider client per set of provider settings (see providerSettingsKey), shared by the
+ * middlewares that have them: OpenID discovery with the `discoveryParams`, an exact issuer check,
+ * and per middleware an openid-client `Configuration` wired to that middleware's fetch. The service starts while
  * the provider is down; discovery keeps retrying in the background until it succeeds.
  */
 import type { Logger } from 'pino';
@@ -246,13 +247,38 @@ export function createProviderClient(middleware: MiddlewareConfig, deps: Provide
 }
 
 /**
- * Everything createProviderClient (and the fetch under it) reads of a middleware. A configuration
- * reload keeps a middleware's client, with its discovery and its keys, while this stays the same.
+ * A middleware's view of a shared provider client: discovery, readiness and key set are the
+ * shared client's, while the Configuration is built from the discovered metadata with this
+ * middleware's own settings (its introspection endpoint) and its own fetch, so its token,
+ * refresh and introspection calls are counted under its own name. Stopping the shared client is
+ * its owner's job, not a view's.
+ */
+export function viewProviderClient(shared: ProviderClient, middleware: MiddlewareConfig, fetch: ProviderFetch): ProviderClient {
+  let built: { readonly from: Configuration; readonly configuration: Configuration } | undefined;
+  return {
+    issuer: shared.issuer,
+    fetch,
+    state: () => shared.state(),
+    current() {
+      const from = shared.current();
+      if (from === undefined) return undefined;
+      if (built?.from !== from) built = { from, configuration: buildConfiguration(middleware, from.serverMetadata(), fetch) };
+      return built.configuration;
+    },
+    ready: () => shared.ready(),
+    discover: () => shared.discover(),
+    stop: () => undefined,
+  };
+}
+
+/**
+ * Everything createProviderClient (and the fetch under it) reads of a middleware, and no more:
+ * middlewares with equal keys share one client (one discovery, one key set, one connection pool),
+ * and a configuration reload keeps a client, with its discovery and its keys, while its key stays.
  * Holds the client secret and private key: an in-memory map key only, never logged.
  */
 export function providerSettingsKey(middleware: MiddlewareConfig): string {
   return JSON.stringify([
-    middleware.name,
     middleware.issuer,
     middleware.clientID,
     middleware.clientSecret ?? null,

@@ -57,13 +57,23 @@ export function endpointOfForm(body: unknown): ProviderEndpoint | undefined {
   return undefined;
 }
 
-export function createProviderFetch(
+export interface ProviderTransport {
+  /**
+   * A fetch over this transport that reports to `observer`: middlewares sharing a provider client
+   * share the connections, while their calls keep their own metric labels.
+   */
+  fetchFor(observer: ProviderCallObserver | undefined, log: Logger): ProviderFetch;
+  /** Closes pooled connections; no fetch of this transport may be used afterwards. */
+  close(): Promise<void>;
+}
+
+/** The connection pool, TLS settings and retry policy of one provider client; no observer. */
+export function createProviderTransport(
   clientConfig: ClientConfig,
   log: Logger,
-  options: ProviderFetchOptions = {},
-): ProviderFetch {
+  options: Omit<ProviderFetchOptions, 'observer'> = {},
+): ProviderTransport {
   const { tls } = clientConfig;
-  const observer = options.observer;
   const policy = {
     maxRetries: Math.max(0, Math.floor(clientConfig.maxRetries)),
     retryDelayMs: options.retryDelayMs ?? defaultRetryDelayMs,
@@ -89,18 +99,32 @@ export function createProviderFetch(
     timeoutSeconds: clientConfig.timeoutSeconds,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
   });
+  const close = (): Promise<void> => agent.close();
 
-  const providerFetch = async (url: string, init: ProviderFetchInit = {}, endpoint?: ProviderEndpoint): Promise<Response> => {
-    const method = (init.method ?? 'GET').toUpperCase();
-    const tag = endpoint ?? endpointOfForm(init.body) ?? 'other';
-    const tally: CallTally = { attempts: 0, result: 'network', status: undefined };
-    const end = observer?.start(tag, method, safeUrl(url));
-    try {
-      return await sendWithRetries(attempt, policy, { url, init, method, endpoint: tag }, tally, log, observer);
-    } finally {
-      end?.(tally.result, tally.status, tally.attempts);
-    }
+  return {
+    fetchFor(observer, fetchLog) {
+      const providerFetch = async (url: string, init: ProviderFetchInit = {}, endpoint?: ProviderEndpoint): Promise<Response> => {
+        const method = (init.method ?? 'GET').toUpperCase();
+        const tag = endpoint ?? endpointOfForm(init.body) ?? 'other';
+        const tally: CallTally = { attempts: 0, result: 'network', status: undefined };
+        const end = observer?.start(tag, method, safeUrl(url));
+        try {
+          return await sendWithRetries(attempt, policy, { url, init, method, endpoint: tag }, tally, fetchLog, observer);
+        } finally {
+          end?.(tally.result, tally.status, tally.attempts);
+        }
+      };
+      return Object.assign(providerFetch, { close });
+    },
+    close,
   };
+}
 
-  return Object.assign(providerFetch, { close: () => agent.close() });
+/** A transport of its own with one observer: for a provider client no other middleware shares. */
+export function createProviderFetch(
+  clientConfig: ClientConfig,
+  log: Logger,
+  options: ProviderFetchOptions = {},
+): ProviderFetch {
+  return createProviderTransport(clientConfig, log, options).fetchFor(options.observer, log);
 }

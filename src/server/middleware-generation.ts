@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
-import type { Config } from '../config/types.js';
+import type { Config, MiddlewareConfig } from '../config/types.js';
 import { createMiddlewareRuntime, type MiddlewareRuntime } from '../forward/runtime.js';
 import { createTrustedProxies, type IsTrustedProxy } from '../forward/trusted-proxies.js';
 import type { Telemetry } from '../observability/telemetry.js';
-import { createProviderClient, providerSettingsKey, type ProviderClient } from '../oidc/discovery.js';
-import { createProviderFetch } from '../oidc/http.js';
+import { createProviderClient, providerSettingsKey, viewProviderClient, type ProviderClient } from '../oidc/discovery.js';
+import { createProviderTransport, type ProviderTransport } from '../oidc/http.js';
 import { providerKeySet } from '../oidc/jwks.js';
 import { createRevocationHub, type RevocationHub } from '../session/revocation-hub.js';
 import { createSealer, type Sealer } from '../session/seal.js';
@@ -35,10 +35,25 @@ export interface Generation {
   retire(successor: Generation | undefined): Promise<void>;
 }
 
+/**
+ * A provider client shared by the middlewares with its settings, the connections under it, and
+ * each middleware's view of it (kept across a reload while that middleware's own part holds).
+ */
+interface SharedProvider {
+  readonly client: ProviderClient;
+  readonly transport: ProviderTransport;
+  readonly views: Map<string, ProviderClient>;
+}
+
+/** What a middleware's view adds to the shared client: its name (metric labels) and introspection endpoint. */
+function viewKey(middleware: MiddlewareConfig): string {
+  return JSON.stringify([middleware.name, middleware.bearerTokens?.introspection?.endpoint ?? null]);
+}
+
 interface Owned {
   readonly sealer: Sealer;
   readonly secretsKey: string;
-  readonly providers: Map<string, ProviderClient>;
+  readonly providers: Map<string, SharedProvider>;
   readonly stores: SessionStores;
   readonly revocations: RevocationHub;
 }
@@ -54,30 +69,43 @@ export function buildGeneration(config: Config, log: Logger, injected: InjectedP
   // Revocations are the middleware's, not a generation's: every reload hands them on.
   const revocations = previous?.revocations ?? injected.revocations ?? createRevocationHub();
   const stores = createSessionStores({ sealer, log, predecessor: previous?.stores, revocations, redisCommands: telemetry.redisCommands });
-  const providers = new Map<string, ProviderClient>();
+  const providers = new Map<string, SharedProvider>();
 
   const middlewares = new Map<string, MiddlewareRuntime>();
   for (const middleware of Object.values(config.middlewares)) {
     let provider = injected.providers?.[middleware.name];
+    let keysOf = provider;
     if (provider === undefined) {
       const key = providerSettingsKey(middleware);
-      provider = providers.get(key) ?? previous?.providers.get(key);
-      if (provider === undefined) {
-        const fetch = createProviderFetch(middleware.clientConfig, log.child({ middleware: middleware.name }), {
-          observer: telemetry.middleware(middleware.name).providerCalls,
-        });
-        provider = createProviderClient(middleware, { fetch, log });
+      let shared = providers.get(key);
+      if (shared === undefined) {
+        const carried = previous?.providers.get(key);
+        if (carried !== undefined) shared = { client: carried.client, transport: carried.transport, views: new Map() };
       }
-      providers.set(key, provider);
+      const middlewareLog = log.child({ middleware: middleware.name });
+      const observer = telemetry.middleware(middleware.name).providerCalls;
+      if (shared === undefined) {
+        const transport = createProviderTransport(middleware.clientConfig, middlewareLog);
+        // Discovery and key-set calls are the shared client's: counted under the middleware that created it.
+        shared = { client: createProviderClient(middleware, { fetch: transport.fetchFor(observer, middlewareLog), log }), transport, views: new Map() };
+      }
+      providers.set(key, shared);
+      keysOf = shared.client;
+      const viewAt = viewKey(middleware);
+      provider =
+        previous?.providers.get(key)?.views.get(viewAt) ??
+        viewProviderClient(shared.client, middleware, shared.transport.fetchFor(observer, middlewareLog));
+      shared.views.set(viewAt, provider);
     }
     const client = provider;
+    const keySource = keysOf ?? provider;
     middlewares.set(
       middleware.name,
       createMiddlewareRuntime(middleware, {
         server: config.server,
         log: log.child({ middleware: middleware.name }),
         provider: client,
-        providerKeys: () => providerKeySet(client),
+        providerKeys: () => providerKeySet(keySource),
         sealer,
         store: injected.stores?.[middleware.name] ?? stores.storeFor(middleware),
         telemetry: telemetry.middleware(middleware.name),
@@ -104,11 +132,11 @@ export function buildGeneration(config: Config, log: Logger, injected: InjectedP
     async retire(successor) {
       if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
       const next = successor === undefined ? undefined : owned.get(successor);
-      const kept = new Set(next?.providers.values() ?? []);
-      for (const provider of providers.values()) {
-        if (kept.has(provider)) continue;
-        provider.stop();
-        await provider.fetch.close();
+      const kept = new Set([...(next?.providers.values() ?? [])].map((shared) => shared.client));
+      for (const shared of providers.values()) {
+        if (kept.has(shared.client)) continue;
+        shared.client.stop();
+        await shared.transport.close();
       }
       await stores.closeExcept(next?.stores);
     },
