@@ -8,7 +8,7 @@ import type { Answer } from '../answer.js';
 import { checkIdentityHeaderBudget } from '../forwarded-headers.js';
 import { UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import type { MiddlewareRuntime } from '../runtime.js';
-import { identityHeaders, identityUsername } from './identity-headers.js';
+import { identityHeaders, identityTooLarge, identityUsername } from './identity-headers.js';
 import { applicationTokenHeaders } from '../application-tokens.js';
 import { serverMetadataOf } from '../../oidc/server-metadata.js';
 
@@ -73,16 +73,7 @@ export async function checkBearerToken(
   }
   const headers = identityHeaders(rt, sources);
   const budget = checkIdentityHeaderBudget(headers);
-  if (!budget.ok) {
-    rt.log.warn({ code: 'OFA_IDENTITY_HEADERS_TOO_LARGE', bytes: budget.bytes, limit: budget.limit, largest: budget.largest }, 'identity headers exceed their size budget; refusing');
-    return {
-      kind: 'error',
-      code: 'OFA_IDENTITY_HEADERS_TOO_LARGE',
-      detail: `the identity headers take ${budget.bytes} bytes, more than the ${budget.limit} the proxies can carry (largest: ${budget.largest})`,
-      retryUrl: undefined,
-      cookies: [],
-    };
-  }
+  if (!budget.ok) return identityTooLarge(rt, budget, []);
   // A bearer caller has no session tokens: the applicationTokens headers go empty (so the proxies
   // replace a client's copy), the token itself only under passToApplication.
   Object.assign(headers, applicationTokenHeaders(rt.config, {}));

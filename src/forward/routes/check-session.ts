@@ -14,7 +14,7 @@ import { isTopLevelNavigation } from '../navigation.js';
 import { refreshSession, slidExpiry } from '../refresh-session.js';
 import type { MiddlewareRuntime } from '../runtime.js';
 import { resolveParsedUrlOption } from '../url-option.js';
-import { identityHeaders, identityUsername } from './identity-headers.js';
+import { identityHeaders, identityTooLarge, identityUsername } from './identity-headers.js';
 import { startLogin } from './start-login.js';
 
 /** Access tokens this close to expiry are refreshed already, so the upstream never gets a stale identity. */
@@ -129,17 +129,7 @@ export async function checkSession(
     return { kind: 'redirect', purpose: 'callback', location: resolveParsedUrlOption(rt.urls.postLogin, request.original.url).href, cookies: renewed };
   }
   const { headers, budget, username } = withApplicationTokens(rt.config, verdict.identity(), session);
-  // Past what the proxies can carry, nginx would answer 502 and others cut silently: refuse clearly.
-  if (!budget.ok) {
-    rt.log.warn({ code: 'OFA_IDENTITY_HEADERS_TOO_LARGE', bytes: budget.bytes, limit: budget.limit, largest: budget.largest }, 'identity headers exceed their size budget; refusing');
-    return {
-      kind: 'error',
-      code: 'OFA_IDENTITY_HEADERS_TOO_LARGE',
-      detail: `the identity headers take ${budget.bytes} bytes, more than the ${budget.limit} the proxies can carry (largest: ${budget.largest})`,
-      retryUrl: undefined,
-      cookies: renewed,
-    };
-  }
+  if (!budget.ok) return identityTooLarge(rt, budget, renewed);
   return { kind: 'allow', headers, cookies: renewed, username };
 }
 
