@@ -3,6 +3,7 @@ import { endSessionUrl } from '../../oidc/end-session.js';
 import { cookieValues, type CookieJar } from '../../session/cookies.js';
 import { isSafeMethod, verifyCsrfToken } from '../../session/csrf.js';
 import { endSessionCookies } from '../../session/session-cookies.js';
+import type { Session } from '../../session/session.js';
 import type { Answer } from '../answer.js';
 import { headerValue, loadSession, type ForwardAuthRequest } from '../forward-request.js';
 import type { OriginalRequest } from '../original-request.js';
@@ -17,19 +18,41 @@ import { resolveParsedUrlOption } from '../url-option.js';
  */
 export async function handleLogout(rt: MiddlewareRuntime, request: ForwardAuthRequest, jar: CookieJar): Promise<Answer> {
   const loaded = await loadSession(rt, cookieValues(jar, rt.config.session.name), request.nowSeconds);
-  if (loaded !== undefined && rt.config.csrf !== undefined && !isSafeMethod(request.original.method)) {
+  const decision = decideLogout(rt, request, loaded?.session);
+  if (decision.kind !== 'end-session') return decision;
+  if (decision.revoke !== undefined) {
+    await rt.store.revoke(decision.revoke, request.nowSeconds);
+    rt.telemetry.sessionEvent('ended_by_logout');
+  }
+  return decision.then;
+}
+
+/** Revoke this session in the store (when there is one), then answer `then`. */
+export interface EndSession {
+  readonly kind: 'end-session';
+  readonly revoke: Session | undefined;
+  readonly then: Answer;
+}
+
+/**
+ * What a request to logoutUrl does, given the session it carries (if any): refused or offered for
+ * confirmation (nothing ends), or the session ended and the browser sent on, to the provider's
+ * end_session_endpoint, postLogoutRedirectUrl or our signed-out page, in that order.
+ */
+export function decideLogout(
+  rt: Pick<MiddlewareRuntime, 'config' | 'urls' | 'provider' | 'csrfKeys'>,
+  request: Pick<ForwardAuthRequest, 'original' | 'headers'>,
+  session: Session | undefined,
+): Answer | EndSession {
+  if (session !== undefined && rt.config.csrf !== undefined && !isSafeMethod(request.original.method)) {
     const token = headerValue(request.headers, rt.config.csrf.headerName);
-    if (!verifyCsrfToken(rt.csrfKeys, loaded.session.id, token)) {
+    if (!verifyCsrfToken(rt.csrfKeys, session.id, token)) {
       return { kind: 'deny', code: 'OFA_CSRF_INVALID', reason: 'missing or invalid CSRF token', cookies: [] };
     }
   }
   if (isCrossSite(request.headers, request.original)) {
     const here = rt.urls.logout === undefined ? request.original.url.href : resolveParsedUrlOption(rt.urls.logout, request.original.url).href;
     return { kind: 'confirm-logout', location: here };
-  }
-  if (loaded !== undefined) {
-    await rt.store.revoke(loaded.session, request.nowSeconds);
-    rt.telemetry.sessionEvent('ended_by_logout');
   }
   const cookies = endSessionCookies(rt.config);
   const postLogout =
@@ -38,10 +61,14 @@ export async function handleLogout(rt: MiddlewareRuntime, request: ForwardAuthRe
   const atProvider =
     configuration === undefined
       ? undefined
-      : endSessionUrl(configuration, { clientID: rt.config.clientID, idTokenHint: loaded?.session.idToken, postLogoutRedirectUri: postLogout });
-  if (atProvider !== undefined) return { kind: 'redirect', purpose: 'logout', location: atProvider.href, cookies };
-  if (postLogout !== undefined) return { kind: 'redirect', purpose: 'logout', location: postLogout, cookies };
-  return { kind: 'signed-out', cookies };
+      : endSessionUrl(configuration, { clientID: rt.config.clientID, idTokenHint: session?.idToken, postLogoutRedirectUri: postLogout });
+  const then: Answer =
+    atProvider !== undefined
+      ? { kind: 'redirect', purpose: 'logout', location: atProvider.href, cookies }
+      : postLogout !== undefined
+        ? { kind: 'redirect', purpose: 'logout', location: postLogout, cookies }
+        : { kind: 'signed-out', cookies };
+  return { kind: 'end-session', revoke: session, then };
 }
 
 /** Fetch Metadata sites a logout may come from without a confirmation: typed URLs, bookmarks, our own pages. */
