@@ -4,20 +4,18 @@ import { compileClaims, parseClaimKey, type ClaimKey, type CompiledClaims } from
 import type { MiddlewareConfig, ServerConfig } from '../config/types.js';
 import type { SessionTelemetry } from '../observability/observers.js';
 import type { ProviderClient } from '../oidc/discovery.js';
+import { createIntrospectionCache, type IntrospectionCache } from '../oidc/introspection.js';
 import { createCookieSessionStore } from '../session/cookie-store.js';
 import { deriveCsrfKeys, type CsrfKeys } from '../session/csrf.js';
 import type { Sealer } from '../session/seal.js';
 import { ALWAYS_KEPT_CLAIMS } from '../session/session.js';
 import { boundPurpose } from '../session/state-cookie.js';
 import type { SessionStore } from '../session/store.js';
+import type { Lru } from '../cache/lru.js';
 import { passesIdToken } from './application-tokens.js';
+import { createClaimsVerdicts, type ClaimsVerdict, type ForwardedHeader } from './identity.js';
 import { parseUrlOption, type ParsedUrlOption } from './url-option.js';
 import { createVerdictCache, type VerdictCache } from './verdict-cache.js';
-
-export interface ForwardedHeader {
-  readonly name: string;
-  readonly key: ClaimKey;
-}
 
 /**
  * Everything one middleware needs at request time, built once from its configuration so the
@@ -38,6 +36,13 @@ export interface MiddlewareRuntime {
   readonly store: SessionStore;
   /** Signed-in answers by session cookie value, for this runtime (configuration) only. */
   readonly verdicts: VerdictCache;
+  /** The claims rule's verdicts and identity headers by session claims, for this runtime only (identity.ts). */
+  readonly claimsVerdicts: Lru<object, ClaimsVerdict>;
+  /**
+   * Introspection answers for opaque bearer tokens, where introspection is on. It outlives this
+   * runtime: a reload that keeps the middleware's view of its provider hands it on (see deps).
+   */
+  readonly introspectionCache: IntrospectionCache | undefined;
   readonly csrfKeys: CsrfKeys;
   readonly callbackDeadlineMs: number;
   /** Counts sessions created, renewed, refreshed and ended, and failed refreshes. */
@@ -64,6 +69,8 @@ export interface MiddlewareRuntimeDeps {
   /** Default CALLBACK_DEADLINE_MS; tests shorten it. */
   readonly callbackDeadlineMs?: number;
   readonly telemetry: SessionTelemetry;
+  /** The predecessor's cache, when a reload keeps this middleware's provider view; default: a new one. */
+  readonly introspectionCache?: IntrospectionCache | undefined;
 }
 
 /**
@@ -121,6 +128,8 @@ export function createMiddlewareRuntime(config: MiddlewareConfig, deps: Middlewa
         idTokenRequired: passesIdToken(config),
       }),
     verdicts: createVerdictCache(),
+    claimsVerdicts: createClaimsVerdicts(),
+    introspectionCache: config.bearerTokens?.introspection === undefined ? undefined : (deps.introspectionCache ?? createIntrospectionCache()),
     csrfKeys: deriveCsrfKeys(deps.server.secrets),
     callbackDeadlineMs: deps.callbackDeadlineMs ?? CALLBACK_DEADLINE_MS,
     telemetry: deps.telemetry,

@@ -99,6 +99,8 @@ export function buildGeneration(config: Config, log: Logger, injected: InjectedP
     }
     const client = provider;
     const keySource = keysOf ?? provider;
+    // Introspection answers go with the provider view (as when they were keyed by it): kept while the reload keeps the view.
+    const before = predecessor?.middlewares.get(middleware.name);
     middlewares.set(
       middleware.name,
       createMiddlewareRuntime(middleware, {
@@ -109,6 +111,7 @@ export function buildGeneration(config: Config, log: Logger, injected: InjectedP
         sealer,
         store: injected.stores?.[middleware.name] ?? stores.storeFor(middleware),
         telemetry: telemetry.middleware(middleware.name),
+        introspectionCache: before?.provider === client ? before.introspectionCache : undefined,
         ...(injected.callbackDeadlineMs === undefined ? {} : { callbackDeadlineMs: injected.callbackDeadlineMs }),
       }),
     );
