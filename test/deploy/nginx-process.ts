@@ -14,6 +14,8 @@ export interface RunningNginx {
   readonly url: string;
   readonly port: number;
   readonly prefix: string;
+  /** What nginx wrote to stderr so far (its error log). */
+  readonly log: () => string;
   readonly stop: () => Promise<void>;
 }
 
@@ -57,6 +59,7 @@ async function startOnPort(binary: string, port: number, upstreams: Upstreams): 
     url: `http://127.0.0.1:${port}`,
     port,
     prefix,
+    log: () => stderr,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
         // SIGQUIT is nginx's graceful stop; the master takes its workers down with it.
