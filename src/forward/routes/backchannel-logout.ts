@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { idTokenAlgorithms } from '../../oidc/id-token.js';
-import { verifyLogoutToken } from '../../oidc/logout-token.js';
+import { verifyLogoutToken, type LogoutTarget, type LogoutTokenExpectations } from '../../oidc/logout-token.js';
 import type { Answer } from '../answer.js';
 import { UNAVAILABLE, type ForwardAuthRequest } from '../forward-request.js';
 import type { MiddlewareRuntime } from '../runtime.js';
@@ -15,43 +15,92 @@ const FORM_CONTENT_TYPE = 'application/x-www-form-urlencoded';
  * are involved: the token's signature is the authentication.
  */
 export async function handleBackchannelLogout(rt: MiddlewareRuntime, request: ForwardAuthRequest): Promise<Answer> {
-  if (request.original.method !== 'POST') return refuse(405, 'back-channel logout accepts only POST');
-  const form = readLogoutTokenParameter(request.headers, request.body);
-  if (!form.ok) return refuse(400, form.reason);
-
-  const configuration = rt.provider.current();
-  if (configuration === undefined) return UNAVAILABLE;
-  const metadata = serverMetadataOf(configuration);
-  const verified = await verifyLogoutToken(form.token, rt.providerKeys(), {
-    issuer: metadata.issuer,
-    clientID: rt.config.clientID,
-    algorithms: idTokenAlgorithms(metadata.id_token_signing_alg_values_supported),
-    sessionRequired: rt.config.backchannelLogoutSessionsRequired,
-    nowSeconds: request.nowSeconds,
-  });
+  const decision = decideBackchannelLogout(rt, request);
+  if (decision.kind !== 'verify-logout-token') return decision;
+  const verified = await verifyLogoutToken(decision.token, rt.providerKeys(), decision.expectations);
   if (!verified.ok) {
     rt.log.info({ reason: verified.reason }, 'refused a back-channel logout token');
     return refuse(400, verified.reason);
   }
-  const { target } = verified;
+  const end = sessionsToEnd(verified.target, request.nowMs);
   // Revoke first, record the jti after: a store failure in between answers 503, and the provider's
-  // retry of the same token still takes effect instead of being refused as a replay. That retry,
-  // or a replay, must not end the logins made since: the subject's cutoff is when the token was
-  // issued (its iat plus the skew we allow the provider's clock), or now if that is earlier.
-  if (target.sid !== undefined) {
-    await rt.store.revokeProviderSession(target.issuer, target.sid, request.nowSeconds);
-  } else if (target.sub !== undefined) {
-    await rt.store.revokeSubject(target.issuer, target.sub, subjectCutoffSeconds(target.issuedBySeconds, request.nowMs));
+  // retry of the same token still takes effect instead of being refused as a replay.
+  if (end.revoke.by === 'sid') {
+    await rt.store.revokeProviderSession(end.revoke.issuer, end.revoke.sid, request.nowSeconds);
+  } else if (end.revoke.by === 'sub') {
+    await rt.store.revokeSubject(end.revoke.issuer, end.revoke.subject, end.revoke.cutoffSeconds);
   }
-  if (!(await rt.store.recordLogoutToken(target.issuer, target.jti, target.rememberUntil, request.nowSeconds))) {
+  if (!(await rt.store.recordLogoutToken(end.record.issuer, end.record.jti, end.record.untilSeconds, request.nowSeconds))) {
     rt.log.info('refused a replayed back-channel logout token');
-    return refuse(400, 'logout token was already used');
+    return REPLAYED;
   }
   // One count per accepted logout token, however many sessions it ended.
   rt.telemetry.sessionEvent('ended_by_backchannel_logout');
-  rt.log.info({ by: target.sid !== undefined ? 'sid' : 'sub', subject: target.sub }, 'back-channel logout: sessions ended');
-  return { kind: 'backchannel-logout', status: 200, reason: '' };
+  rt.log.info({ by: end.revoke.by, subject: verified.target.sub }, 'back-channel logout: sessions ended');
+  return ENDED;
 }
+
+/** Check this logout token against the provider's keys and these expectations, then `sessionsToEnd`. */
+export interface VerifyLogoutToken {
+  readonly kind: 'verify-logout-token';
+  readonly token: string;
+  readonly expectations: LogoutTokenExpectations;
+}
+
+/**
+ * The refusal of a request that cannot carry a logout token (a method other than POST, a body
+ * that is not one form field `logout_token`), 503 while the provider is undiscovered, or the
+ * token to verify and what to expect of it.
+ */
+export function decideBackchannelLogout(
+  rt: Pick<MiddlewareRuntime, 'config' | 'provider'>,
+  request: Pick<ForwardAuthRequest, 'original' | 'headers' | 'body' | 'nowSeconds'>,
+): Answer | VerifyLogoutToken {
+  if (request.original.method !== 'POST') return refuse(405, 'back-channel logout accepts only POST');
+  const form = readLogoutTokenParameter(request.headers, request.body);
+  if (!form.ok) return refuse(400, form.reason);
+  const configuration = rt.provider.current();
+  if (configuration === undefined) return UNAVAILABLE;
+  const metadata = serverMetadataOf(configuration);
+  return {
+    kind: 'verify-logout-token',
+    token: form.token,
+    expectations: {
+      issuer: metadata.issuer,
+      clientID: rt.config.clientID,
+      algorithms: idTokenAlgorithms(metadata.id_token_signing_alg_values_supported),
+      sessionRequired: rt.config.backchannelLogoutSessionsRequired,
+      nowSeconds: request.nowSeconds,
+    },
+  };
+}
+
+/**
+ * What a verified logout token ends, and the jti to remember so a replay is refused. With a `sid`,
+ * every session of that login at the provider; with only `sub`, the user's sessions created before
+ * the token was issued (its iat plus the skew we allow the provider's clock, or now if that is
+ * earlier): a retry or a replay must not end the logins made since.
+ */
+export interface SessionsToEnd {
+  readonly revoke:
+    | { readonly by: 'sid'; readonly issuer: string; readonly sid: string }
+    | { readonly by: 'sub'; readonly issuer: string; readonly subject: string; readonly cutoffSeconds: number }
+    | { readonly by: 'none' };
+  readonly record: { readonly issuer: string; readonly jti: string; readonly untilSeconds: number };
+}
+
+export function sessionsToEnd(target: LogoutTarget, nowMs: number): SessionsToEnd {
+  const record = { issuer: target.issuer, jti: target.jti, untilSeconds: target.rememberUntil };
+  if (target.sid !== undefined) return { revoke: { by: 'sid', issuer: target.issuer, sid: target.sid }, record };
+  if (target.sub !== undefined) {
+    return { revoke: { by: 'sub', issuer: target.issuer, subject: target.sub, cutoffSeconds: subjectCutoffSeconds(target.issuedBySeconds, nowMs) }, record };
+  }
+  // verifyLogoutToken refuses a token with neither; the type cannot say so.
+  return { revoke: { by: 'none' }, record };
+}
+
+const ENDED: Answer = Object.freeze({ kind: 'backchannel-logout', status: 200, reason: '' });
+const REPLAYED: Answer = Object.freeze({ kind: 'backchannel-logout', status: 400, reason: 'logout token was already used' });
 
 /** Seconds to the millisecond: a login in the same second as the logout, but after it, stays. */
 function subjectCutoffSeconds(issuedBySeconds: number, nowMs: number): number {
