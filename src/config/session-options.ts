@@ -28,7 +28,7 @@ export function readStateCookie(options: RawObject, path: string, name: string, 
 export function readSession(options: RawObject, path: string, name: string, reading: Reading): SessionConfig {
   const { sink } = reading;
   const here = joinPath(path, 'session');
-  const object = readObject(options, 'session', path, [...COOKIE_KEYS, 'expiry', 'maxLifetime', 'sliding', 'refresh', 'store'], sink) ?? {};
+  const object = readObject(options, 'session', path, [...COOKIE_KEYS, 'expiry', 'maxLifetime', 'sliding', 'refresh', 'store', 'codecVersion'], sink) ?? {};
   const store = readObject(object, 'store', here, ['redis'], sink);
   const redis = store === undefined ? undefined : readRedis(store, joinPath(here, 'store'), reading);
   return {
@@ -38,7 +38,20 @@ export function readSession(options: RawObject, path: string, name: string, read
     sliding: readBoolean(object, 'sliding', here, sink) ?? true,
     refresh: readBoolean(object, 'refresh', here, sink) ?? true,
     store: redis === undefined ? undefined : { redis },
+    codecVersion: readCodecVersion(object, here, sink),
   };
+}
+
+/**
+ * Written by default is the newest version; an operator upgrading several replicas writes the
+ * previous one until no replica of the older release is left (README, "Upgrading with replicas").
+ */
+function readCodecVersion(object: RawObject, path: string, sink: ProblemSink): 1 | 2 {
+  const version = readNumber(object, 'codecVersion', path, { integer: true }, sink);
+  if (version === undefined || version === 2) return 2;
+  if (version === 1) return 1;
+  sink.error(joinPath(path, 'codecVersion'), `must be 1 or 2 (got ${version})`);
+  return 2;
 }
 
 export function readCsrf(options: RawObject, path: string, sink: ProblemSink): CsrfConfig | undefined {

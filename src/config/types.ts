@@ -91,6 +91,11 @@ export interface SessionConfig extends CookieOptions {
   readonly sliding: boolean;
   readonly refresh: boolean;
   readonly store: { readonly redis: RedisStoreConfig } | undefined;
+  /**
+   * The session codec version written (every version is read): 1 while a fleet still has
+   * replicas of a release that reads only 1, else 2. The loader always sets it; absent means 2.
+   */
+  readonly codecVersion?: 1 | 2;
 }
 
 export interface CsrfConfig {

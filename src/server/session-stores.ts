@@ -74,6 +74,7 @@ export function createSessionStores(deps: {
         sessionLifetimeSeconds: middleware.session.expiry,
         revocations: deps.revocations.forMiddleware(middleware.name),
         idTokenRequired: passesIdToken(middleware),
+        codecVersion: middleware.session.codecVersion,
       });
     }
     return createRedisSessionStore({
@@ -87,6 +88,7 @@ export function createSessionStores(deps: {
       ...(redis.sentinel === undefined ? {} : { replicaAckTimeoutMs: REPLICA_ACK_TIMEOUT_MS }),
       log: deps.log.child({ middleware: middleware.name }),
       commandObserver: deps.redisCommands,
+      codecVersion: middleware.session.codecVersion,
     });
   }
 
@@ -130,6 +132,8 @@ function storeKey(middleware: MiddlewareConfig): string {
     sessionPurpose(middleware),
     middleware.session.expiry,
     middleware.session.store?.redis ?? null,
+    // A reload that changes it (the second step of a codec rollout) must reach the writes.
+    middleware.session.codecVersion ?? null,
     // The refresh lock's lifetime follows the provider's request budget.
     requestBudgetSeconds(middleware.clientConfig),
   ]);

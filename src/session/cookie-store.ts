@@ -3,7 +3,7 @@ import { createLru } from '../cache/lru.js';
 import { createRevocationHub, type MiddlewareRevocations } from './revocation-hub.js';
 import type { Sealer } from './seal.js';
 import { openSession, sealSession } from './sealed-session.js';
-import type { Session } from './session.js';
+import type { Session, SessionCodecVersion } from './session.js';
 import { createSingleFlight } from './single-flight.js';
 import type { LoadedSession, RefreshAttempt, RefreshOutcome, SessionStore } from './store.js';
 
@@ -26,6 +26,8 @@ export interface CookieSessionStoreOptions {
   readonly revocations?: MiddlewareRevocations;
   /** The ID token goes to the application (applicationTokens.idTokenHeader): never dropped for size. */
   readonly idTokenRequired?: boolean;
+  /** session.codecVersion: the codec version written; every version is read. */
+  readonly codecVersion?: SessionCodecVersion;
 }
 
 export const DEFAULT_MAX_COOKIE_BYTES = 3800;
@@ -45,7 +47,7 @@ const CACHE_KEY_CHARS = 32;
 const cacheKey = (cookieValue: string): string => cookieValue.slice(-CACHE_KEY_CHARS);
 
 /**
- * The session is the cookie: sealed, deflated JSON in one cookie (no chunks, which a 2xx through
+ * The session is the cookie: sealed JSON (deflated when that pays, see session.ts) in one cookie (no chunks, which a 2xx through
  * nginx, Traefik or Caddy could not carry). Revocations are the middleware's (revocation-hub.ts):
  * they stop replay of a cookie the browser was told to forget, on every worker of this service and
  * across reloads, until the session would have expired. The refresh lock is per process. A fleet
@@ -83,11 +85,11 @@ export function createCookieSessionStore(options: CookieSessionStoreOptions): Se
   }
 
   async function save(session: Session): Promise<string> {
-    let sealed = sealSession(sealer, session, purpose);
+    let sealed = sealSession(sealer, session, purpose, options.codecVersion);
     if (sealed.value.length > maxCookieBytes && session.idToken !== undefined && options.idTokenRequired !== true) {
       // Logout can do without id_token_hint (client_id is enough for most providers); nothing else is optional.
       const { idToken: _dropped, ...withoutIdToken } = session;
-      sealed = sealSession(sealer, withoutIdToken, purpose);
+      sealed = sealSession(sealer, withoutIdToken, purpose, options.codecVersion);
     }
     if (sealed.value.length > maxCookieBytes) {
       throw new OfaError(

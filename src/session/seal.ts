@@ -26,6 +26,7 @@ export interface SealerOptions {
 }
 
 const PREFIX = 'v1.';
+const PREFIX_BYTES = Buffer.from(PREFIX);
 const KEY_ID_BYTES = 4;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -55,7 +56,7 @@ export function createSealer(secrets: readonly string[], options: SealerOptions 
       // Purposes come from configuration (a handful); bounding guards against a caller passing data.
       if (purposeBytes.size < 1024) purposeBytes.set(purpose, bytes);
     }
-    return Buffer.concat([Buffer.from(PREFIX), header, bytes]);
+    return Buffer.concat([PREFIX_BYTES, header, bytes]);
   }
 
   function seal(plaintext: Uint8Array, purpose: string): string {

@@ -1,5 +1,5 @@
 import type { Sealer } from './seal.js';
-import { decodeSession, encodeSession, type Session } from './session.js';
+import { decodeSession, DEFAULT_SESSION_CODEC_VERSION, encodeSession, type Session, type SessionCodecVersion } from './session.js';
 
 /**
  * A session sealed for storage, wherever it is kept (the cookie, or a Redis value): the codec's
@@ -12,8 +12,14 @@ export interface SealedSession {
   readonly session: Session;
 }
 
-export function sealSession(sealer: Sealer, session: Session, purpose: string): SealedSession {
-  const encoded = encodeSession(session);
+/** `codecVersion` is what this release writes (session.codecVersion); openSession reads every version. */
+export function sealSession(
+  sealer: Sealer,
+  session: Session,
+  purpose: string,
+  codecVersion: SessionCodecVersion = DEFAULT_SESSION_CODEC_VERSION,
+): SealedSession {
+  const encoded = encodeSession(session, codecVersion);
   // Decoded again rather than frozen in place: the caller's object stays its own to change.
   const stored = decodeSession(encoded);
   if (stored === undefined) throw new TypeError('session does not survive its own codec');

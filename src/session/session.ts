@@ -51,8 +51,24 @@ export interface KeptClaims {
  */
 export const ALWAYS_KEPT_CLAIMS: ReadonlySet<string> = new Set(['sub', 'iss', 'sid', 'exp', 'aud', 'azp', 'auth_time']);
 
-/** Codec byte in front of the deflated JSON, so another encoding can follow without guessing. */
-const CODEC_DEFLATED_JSON = 1;
+/**
+ * The first byte of an encoded session names its codec version. Version 1 is deflated JSON.
+ * Version 2 adds a form byte, so each value says whether it is deflated: inflating costs about
+ * 10 µs on every cache miss, whatever the size, and a typical session's raw JSON still fits a
+ * cookie comfortably. Every version is read; the writer picks one (session.codecVersion), so a
+ * fleet can first learn to read version 2 everywhere and only then start writing it.
+ */
+export type SessionCodecVersion = 1 | 2;
+export const DEFAULT_SESSION_CODEC_VERSION: SessionCodecVersion = 2;
+const FORM_RAW = 0;
+const FORM_DEFLATED = 1;
+/**
+ * Version 2 deflates only JSON longer than this. Up to 2 KiB the raw form keeps a sealed cookie under
+ * 2.8 KiB, inside the cookie budget (3800), so deflate could not have saved an ID token from being
+ * dropped; above it every byte counts against that budget, and session JSON that long deflated by a
+ * quarter or more in every case measured (test/bench/session-codec.bench.ts).
+ */
+export const DEFLATE_ABOVE_BYTES = 2048;
 /** Inflating hostile input must not allocate without bound; a real session is a few KiB. */
 export const MAX_SESSION_JSON_BYTES = 64 * 1024;
 const SESSION_ID = /^[A-Za-z0-9_-]{16,64}$/;
@@ -81,26 +97,44 @@ export function pruneClaims(claims: Readonly<Record<string, unknown>>, topLevelN
   );
 }
 
-export function encodeSession(session: Session): Uint8Array {
+export function encodeSession(session: Session, version: SessionCodecVersion = DEFAULT_SESSION_CODEC_VERSION): Uint8Array {
   const json = Buffer.from(JSON.stringify(session), 'utf8');
-  const deflated = deflateRawSync(json);
-  const out = Buffer.allocUnsafe(deflated.length + 1);
-  out[0] = CODEC_DEFLATED_JSON;
-  deflated.copy(out, 1);
+  if (version === 1) return withHeader([1], deflateRawSync(json));
+  if (json.length > DEFLATE_ABOVE_BYTES) {
+    const deflated = deflateRawSync(json);
+    if (deflated.length < json.length) return withHeader([2, FORM_DEFLATED], deflated);
+  }
+  return withHeader([2, FORM_RAW], json);
+}
+
+function withHeader(header: readonly number[], body: Buffer): Uint8Array {
+  const out = Buffer.allocUnsafe(header.length + body.length);
+  out.set(header, 0);
+  body.copy(out, header.length);
   return out;
 }
 
-/** Undefined for anything that is not a session we wrote; never throws. */
+/** Undefined for anything that is not a session we wrote, in any codec version; never throws. */
 export function decodeSession(bytes: Uint8Array): Session | undefined {
-  if (!(bytes instanceof Uint8Array) || bytes.length < 2 || bytes[0] !== CODEC_DEFLATED_JSON) return undefined;
-  let value: unknown;
+  if (!(bytes instanceof Uint8Array) || bytes.length < 2) return undefined;
+  let json: Uint8Array | undefined;
   try {
-    const json = inflateRawSync(bytes.subarray(1), { maxOutputLength: MAX_SESSION_JSON_BYTES });
-    value = JSON.parse(json.toString('utf8'));
+    if (bytes[0] === 1) json = inflate(bytes.subarray(1));
+    else if (bytes[0] === 2 && bytes[2] !== undefined) {
+      const body = bytes.subarray(2);
+      if (bytes[1] === FORM_DEFLATED) json = inflate(body);
+      else if (bytes[1] === FORM_RAW && body.length <= MAX_SESSION_JSON_BYTES) json = body;
+    }
+    if (json === undefined) return undefined;
+    const value: unknown = JSON.parse(Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8'));
+    return isSession(value) ? value : undefined;
   } catch {
     return undefined;
   }
-  return isSession(value) ? value : undefined;
+}
+
+function inflate(deflated: Uint8Array): Buffer {
+  return inflateRawSync(deflated, { maxOutputLength: MAX_SESSION_JSON_BYTES });
 }
 
 function isPlainRecord(value: unknown): value is Record<string, unknown> {

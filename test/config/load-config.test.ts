@@ -81,6 +81,7 @@ describe('loadConfigFromText defaults', () => {
         sliding: true,
         refresh: true,
         store: undefined,
+        codecVersion: 2,
       },
       csrf: undefined,
     });
@@ -92,6 +93,15 @@ describe('loadConfigFromText defaults', () => {
     expect(config.middlewares['app']?.session.maxLifetime).toBe(43200);
     const unset = await configOf(configWith({ session: { maxLifetime: null } }));
     expect(unset.middlewares['app']?.session.maxLifetime).toBeUndefined();
+  });
+
+  it('writes session codec version 2 unless session.codecVersion names 1, for a rollout across replicas', async () => {
+    const config = await configOf(configWith({ session: { codecVersion: 1 } }));
+    expect(config.middlewares['app']?.session.codecVersion).toBe(1);
+    const explicit = await configOf(configWith({ session: { codecVersion: 2 } }));
+    expect(explicit.middlewares['app']?.session.codecVersion).toBe(2);
+    const unset = await configOf(configWith({ session: { codecVersion: null } }));
+    expect(unset.middlewares['app']?.session.codecVersion).toBe(2);
   });
 
   it('turns CSRF protection on with its defaults for csrf: {}', async () => {
@@ -172,6 +182,10 @@ describe('loadConfigFromText validation', () => {
     ['a negative session maxLifetime', { session: { maxLifetime: -60 } }, 'middlewares.app.session.maxLifetime: must be greater than 0 (got -60)'],
     ['a fractional session maxLifetime', { session: { maxLifetime: 1.5 } }, 'middlewares.app.session.maxLifetime: must be a whole number (got 1.5)'],
     ['a session maxLifetime written as a string', { session: { maxLifetime: '8h' } }, 'middlewares.app.session.maxLifetime: must be a number (got a string)'],
+    ['a session codecVersion no release writes', { session: { codecVersion: 3 } }, 'middlewares.app.session.codecVersion: must be 1 or 2 (got 3)'],
+    ['a session codecVersion of 0', { session: { codecVersion: 0 } }, 'middlewares.app.session.codecVersion: must be 1 or 2 (got 0)'],
+    ['a fractional session codecVersion', { session: { codecVersion: 1.5 } }, 'middlewares.app.session.codecVersion: must be a whole number (got 1.5)'],
+    ['a session codecVersion written as a string', { session: { codecVersion: 'v1' } }, 'middlewares.app.session.codecVersion: must be a number (got a string)'],
     ['an unknown sameSite', { stateCookie: { sameSite: 'sometimes' } }, 'middlewares.app.stateCookie.sameSite: must be one of none, lax, strict (got "sometimes")'],
     ['an issuer that is a path', { issuer: '/realms/main' }, 'middlewares.app.issuer: must be an absolute http(s) URL such as https://accounts.example.com (got "/realms/main")'],
     ['an issuer with another scheme', { issuer: 'ftp://id.example.com' }, 'middlewares.app.issuer: scheme "ftp:" is not supported (only http and https)'],

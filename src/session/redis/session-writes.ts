@@ -3,7 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Sealer } from '../seal.js';
 import { sealSession } from '../sealed-session.js';
-import type { Session } from '../session.js';
+import type { Session, SessionCodecVersion } from '../session.js';
 import type { RedisCommands } from './commands.js';
 import { COMPARE_AND_SET, type RedisKeys } from './keys.js';
 import type { StoredSession } from './opened-sessions.js';
@@ -41,6 +41,7 @@ export function createSessionWrites(deps: {
   readonly keys: RedisKeys;
   readonly sealer: Sealer;
   readonly purpose: string;
+  readonly codecVersion: SessionCodecVersion | undefined;
   readonly read: (id: string) => Promise<StoredSession | undefined>;
   /** After a write: sliding may carry the session past its indexes' TTL. */
   readonly index: (session: Session, nowSeconds: number) => Promise<void>;
@@ -53,7 +54,7 @@ export function createSessionWrites(deps: {
   return async (id, nowSeconds, first, change, overwrite) => {
     let stored = first ?? (await read(id));
     for (let round = 1; stored !== undefined; round++) {
-      const next = sealSession(sealer, change(stored.session), purpose);
+      const next = sealSession(sealer, change(stored.session), purpose, deps.codecVersion);
       if (next.session.id !== id) throw new TypeError('a stored session cannot change its id');
       const last = round >= MAX_WRITE_ROUNDS;
       const expected = last && overwrite.last ? '' : createHash('sha1').update(stored.raw).digest('hex');

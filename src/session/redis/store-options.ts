@@ -2,6 +2,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisCommandObserver } from '../../observability/observers.js';
 import type { Sealer } from '../seal.js';
+import type { SessionCodecVersion } from '../session.js';
 
 export interface RedisSessionStoreOptions {
   /** Owned by the caller unless ownsClient. */
@@ -35,6 +36,8 @@ export interface RedisSessionStoreOptions {
   readonly commandObserver?: RedisCommandObserver;
   /** Opened cookies and stored values kept, so a session read again unchanged is not decrypted again. */
   readonly cacheSize?: number;
+  /** session.codecVersion: the codec version of values written; every version is read. */
+  readonly codecVersion?: SessionCodecVersion;
 }
 
 export const DEFAULT_CACHE_SIZE = 1000;

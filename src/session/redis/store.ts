@@ -105,6 +105,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
     keys,
     sealer,
     purpose,
+    codecVersion: options.codecVersion,
     read: opened.read,
     index: revocations.index,
     lockSeconds,
@@ -142,7 +143,7 @@ export function createRedisSessionStore(options: RedisSessionStoreOptions): Sess
 
   async function create(session: Session, nowSeconds: number): Promise<string> {
     assertSessionId(session.id);
-    const sealed = sealSession(sealer, session, purpose);
+    const sealed = sealSession(sealer, session, purpose, options.codecVersion);
     const ttl = secondsUntil(session.expiresAt, nowSeconds);
     // 128 random bits do not collide: the same session was created twice, and must not be overwritten.
     if (!(await commands.setIfAbsent(writer, 'create a session', keys.sessionKey(session.id), sealed.value, 'EX', ttl))) {
