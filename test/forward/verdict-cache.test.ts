@@ -1,14 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { createVerdictCache, type AllowAnswer } from '../../src/forward/verdict-cache.js';
+import { createVerdictCache, type AllowAnswer, type VerdictCache } from '../../src/forward/verdict-cache.js';
 
 const allow = (user: string): AllowAnswer => ({ kind: 'allow', headers: { 'X-Forwarded-User': user }, cookies: [], username: user });
 const NOW = 1_700_000_000;
+
+/** The first miss of a cookie is only noted (admission on second sight); the second is kept. */
+function rememberSecondTime(cache: VerdictCache, cookie: string, answer: AllowAnswer, freshUntil: number, epoch: number): void {
+  cache.remember(cookie, answer, freshUntil, epoch);
+  cache.remember(cookie, answer, freshUntil, epoch);
+}
 
 describe('the verdict cache', () => {
   it('answers a remembered cookie value until its freshness ends', () => {
     const cache = createVerdictCache();
     const answer = allow('alice');
-    cache.remember('cookie-a', answer, NOW + 10, 0);
+    rememberSecondTime(cache, 'cookie-a', answer, NOW + 10, 0);
     expect(cache.lookup('cookie-a', NOW + 9, 0)).toBe(answer);
     expect(cache.lookup('cookie-a', NOW + 10, 0)).toBeUndefined();
     expect(cache.bytes).toBe(0);
@@ -16,8 +22,8 @@ describe('the verdict cache', () => {
 
   it('forgets everything when the store’s epoch moves (a revocation), and answers under the new one only what was remembered under it', () => {
     const cache = createVerdictCache();
-    cache.remember('cookie-a', allow('alice'), NOW + 60, 0);
-    cache.remember('cookie-b', allow('bob'), NOW + 60, 0);
+    rememberSecondTime(cache, 'cookie-a', allow('alice'), NOW + 60, 0);
+    rememberSecondTime(cache, 'cookie-b', allow('bob'), NOW + 60, 0);
     expect(cache.lookup('cookie-a', NOW, 1)).toBeUndefined();
     expect(cache.lookup('cookie-b', NOW, 1)).toBeUndefined();
     expect(cache.bytes).toBe(0);
@@ -28,7 +34,7 @@ describe('the verdict cache', () => {
   it('stays within its byte budget, letting the oldest entries go first', () => {
     const cookie = (i: number): string => `${'v'.repeat(1000)}-${i}`;
     const cache = createVerdictCache(10_000);
-    for (let i = 0; i < 20; i += 1) cache.remember(cookie(i), allow(`user${i}`), NOW + 60, 0);
+    for (let i = 0; i < 20; i += 1) rememberSecondTime(cache, cookie(i), allow(`user${i}`), NOW + 60, 0);
     expect(cache.bytes).toBeLessThanOrEqual(10_000);
     expect(cache.lookup(cookie(0), NOW, 0)).toBeUndefined();
     expect(cache.lookup(cookie(19), NOW, 0)?.username).toBe('user19');
@@ -36,11 +42,44 @@ describe('the verdict cache', () => {
 
   it('does not keep an answer larger than the whole budget, and replaces an entry remembered again', () => {
     const cache = createVerdictCache(500);
-    cache.remember('x'.repeat(600), allow('alice'), NOW + 60, 0);
+    rememberSecondTime(cache, 'x'.repeat(600), allow('alice'), NOW + 60, 0);
     expect(cache.bytes).toBe(0);
-    cache.remember('short', allow('alice'), NOW + 60, 0);
+    rememberSecondTime(cache, 'short', allow('alice'), NOW + 60, 0);
     const once = cache.bytes;
     cache.remember('short', allow('alice'), NOW + 60, 0);
     expect(cache.bytes).toBe(once);
+  });
+
+  it('keeps a cookie only on its second miss, so a crowd of sessions seen once each does not churn it', () => {
+    const cache = createVerdictCache(100_000);
+    cache.remember('cookie-a', allow('alice'), NOW + 60, 0);
+    expect(cache.lookup('cookie-a', NOW, 0)).toBeUndefined();
+    expect(cache.bytes).toBe(0);
+    cache.remember('cookie-a', allow('alice'), NOW + 60, 0);
+    expect(cache.lookup('cookie-a', NOW, 0)?.username).toBe('alice');
+  });
+
+  it('forgets a first sight after enough other misses: more distinct sessions than it holds are never let in', () => {
+    // 100,000 bytes hold ~48 typical entries: the window spans 48 to 96 misses.
+    const cache = createVerdictCache(100_000);
+    const cookies = Array.from({ length: 500 }, (_, i) => `session-${i}-${'t'.repeat(40)}${i}`);
+    for (let round = 0; round < 3; round += 1) {
+      for (const cookie of cookies) {
+        if (cache.lookup(cookie, NOW, 0) === undefined) cache.remember(cookie, allow('u'), NOW + 60, 0);
+      }
+    }
+    // A few Bloom-filter false positives may get in; a round-robin over 500 never fills it by admission.
+    expect(cache.bytes).toBeLessThan(20_000);
+    const fewer = cookies.slice(0, 20);
+    for (let round = 0; round < 2; round += 1) for (const cookie of fewer) cache.remember(cookie, allow('u'), NOW + 60, 0);
+    expect(fewer.every((cookie) => cache.lookup(cookie, NOW, 0) !== undefined)).toBe(true);
+  });
+
+  it('never answers for another cookie that shares the last characters of a kept one', () => {
+    const cache = createVerdictCache();
+    const tail = 'T'.repeat(40);
+    rememberSecondTime(cache, `alice-${tail}`, allow('alice'), NOW + 60, 0);
+    expect(cache.lookup(`mallory-${tail}`, NOW, 0)).toBeUndefined();
+    expect(cache.lookup(`alice-${tail}`, NOW, 0)?.username).toBe('alice');
   });
 });
