@@ -46,7 +46,7 @@ function redisConfig(endpoints: readonly string[], overrides: Partial<RedisStore
  * A store on its own, ready connection: a Cluster connection has no offline queue (see
  * session/redis/connection.ts), so a command sent before it is ready fails at once.
  */
-type StoreTuning = Partial<Pick<RedisSessionStoreOptions, 'sessionLifetimeSeconds' | 'refreshLockSeconds' | 'replicaAckTimeoutMs' | 'revocationMarkerSeconds'>>;
+type StoreTuning = Partial<Pick<RedisSessionStoreOptions, 'sessionLifetimeSeconds' | 'refreshLockSeconds' | 'replicaAckTimeoutMs' | 'revocationMarkerSeconds' | 'codecVersion'>>;
 
 async function storeOn(config: RedisStoreConfig, options: StoreTuning = {}): Promise<SessionStore> {
   const client = createRedisConnection(config, { log: logger.log });
@@ -132,6 +132,24 @@ describe('createRedisSessionStore on one server', () => {
     const loaded = await store.load(value, now + 60);
     expect(loaded?.session.refreshToken).toBe('rotated-r');
     expect(loaded?.session.expiresAt).toBe(now + 60 + 86_400);
+  });
+
+  it('writes the codec version it is given on create, save and refresh, and reads what a replica on the other version wrote', async () => {
+    const stepOne = await storeOn(redisConfig([server.address]), { codecVersion: 1 });
+    const stepTwo = await open();
+    stores.push(stepOne);
+    const codecOf = async (id: string): Promise<number | undefined> => sealer.open((await admin.get(sessionKey(id))) ?? '', PURPOSE)?.[0];
+    const session = sampleSession();
+    const value = await stepOne.create(session, now);
+    expect(await codecOf(session.id)).toBe(1);
+    expect((await stepTwo.load(value, now))?.session).toEqual(session);
+    await stepTwo.save({ ...session, renewedAt: now + 60 }, now + 60);
+    expect(await codecOf(session.id)).toBe(2);
+    expect((await stepOne.load(value, now + 60))?.session.renewedAt).toBe(now + 60);
+    const outcome = await stepOne.refresh(session, now + 70, async (current) => rotated(current, 'one'));
+    expect(outcome.ok).toBe(true);
+    expect(await codecOf(session.id)).toBe(1);
+    expect((await stepTwo.load(value, now + 70))?.session.refreshToken).toBe('rotated-one');
   });
 
   it('opens an unchanged stored session once, yet sees another replica’s change or deletion on the very next load', async () => {
