@@ -1,14 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { LogController, type FastifyInstance, type FastifyRequest, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type RawServerDefault } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/types.js';
-import type { ErrorCode } from '../errors.js';
-import { proxyKindOf, type Answer } from '../forward/answer.js';
-import { handleForwardAuth } from '../forward/handle-forward-auth.js';
-import { reconstructOriginalRequest } from '../forward/original-request.js';
-import { createPlainHttpCookieCheck } from '../forward/plain-http-cookies.js';
 import type { MiddlewareRuntime } from '../forward/runtime.js';
-import { createTelemetry, UNKNOWN_MIDDLEWARE, type DecisionOutcome, type Telemetry } from '../observability/telemetry.js';
+import { createTelemetry, type Telemetry } from '../observability/telemetry.js';
 import type { ProviderClient } from '../oidc/discovery.js';
 import type { RevocationHub } from '../session/revocation-hub.js';
 import type { SessionStore } from '../session/store.js';
@@ -17,8 +12,8 @@ import { limitConnections, requestTimeoutOptions } from './connection-limits.js'
 import { acceptEveryMethod, answerConnectRequests } from './every-method.js';
 import { METRICS_PATH } from './metrics-listener.js';
 import { buildGeneration } from './middleware-generation.js';
-import { writeAccessLine } from './access-log.js';
-import { sendError, writeAnswer } from './write-answer.js';
+import { createForwardAuthHandler } from './forward-auth-route.js';
+import { sendError } from './write-answer.js';
 
 export interface AppDeps {
   readonly log: Logger;
@@ -73,7 +68,6 @@ export function buildApp(config: Config, deps: AppDeps): App {
   const log = deps.log;
   const injected = { providers: deps.providers, stores: deps.stores, callbackDeadlineMs: deps.callbackDeadlineMs, revocations: deps.revocations };
   const telemetry = deps.telemetry ?? createTelemetry();
-  const { tracing } = telemetry;
   let current = buildGeneration(config, log, injected, telemetry);
   const retiring = new Set<Promise<void>>();
 
@@ -89,7 +83,6 @@ export function buildApp(config: Config, deps: AppDeps): App {
   limitConnections(fastify.server, config.server, log);
   answerConnectRequests(fastify);
   const clientErrors = createRateLimitedLog(log, { level: 'info', message: 'refused a request the client got wrong', linesPerWindow: 10, windowMs: 60_000 });
-  const plainHttpCookies = createPlainHttpCookieCheck();
   // The subrequest's body (if a proxy forwards one) is not ours to interpret here.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -119,83 +112,7 @@ export function buildApp(config: Config, deps: AppDeps): App {
   fastify.route({
     method: acceptEveryMethod(fastify),
     url: '/auth/:name',
-    handler: async (request, reply) => {
-      const started = process.hrtime.bigint();
-      const elapsedSeconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
-      const generation = current;
-      const name = (request.params as { name: string }).name;
-      const runtime = generation.middlewares.get(name);
-      if (runtime === undefined) {
-        // Counted without the name asked for: a label must not take values from the request.
-        telemetry.middleware(UNKNOWN_MIDDLEWARE).recordDecision('error', 'OFA_UNKNOWN_MIDDLEWARE', elapsedSeconds());
-        return sendError(reply, 'OFA_UNKNOWN_MIDDLEWARE', false, 'no such middleware', undefined);
-      }
-      const metrics = telemetry.middleware(name);
-      return generation.track(async () => {
-        const reconstructed = reconstructOriginalRequest(
-          {
-            peerAddress: request.socket.remoteAddress,
-            method: request.method,
-            url: request.url,
-            headers: request.headers,
-            rawHeaders: request.raw.rawHeaders,
-            secure: request.protocol === 'https',
-          },
-          generation.isTrusted,
-        );
-        if (!reconstructed.ok) {
-          runtime.log.info({ code: 'OFA_REQUEST_INVALID', reason: reconstructed.reason }, 'rejected a malformed forward-auth request');
-          sendError(reply, 'OFA_REQUEST_INVALID', false, reconstructed.reason, undefined);
-          metrics.recordDecision('invalid_request', 'OFA_REQUEST_INVALID', elapsedSeconds());
-          return reply;
-        }
-        const original = reconstructed.request;
-        if (reconstructed.untrustedPeerForwarded === true) {
-          log.warn(
-            { peer: request.socket.remoteAddress },
-            'ignored X-Forwarded-* from a peer not in server.trustedProxies: if it is your proxy, add its address there (logged once per peer)',
-          );
-        }
-        const proxy = proxyKindOf(request.headers['x-forward-auth-proxy'], original.trustedForwarding);
-        const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-        const span = tracing?.startDecision(name, {
-          method: original.method,
-          host: original.host,
-          headers: request.headers,
-          continueTrace: original.trustedForwarding,
-        });
-        const decide = (): Promise<Answer> => handleForwardAuth(runtime, { original, headers: request.headers, body, proxy, ...readClock(now) });
-        let answer: Answer;
-        try {
-          answer = span === undefined ? await decide() : await span.within(decide);
-        } catch (error) {
-          // The error handler answers 500.
-          metrics.recordDecision('error', 'OFA_INTERNAL', elapsedSeconds());
-          span?.end('error', 500, 'OFA_INTERNAL');
-          throw error;
-        }
-        answer = plainHttpCookies(runtime.config, runtime.log, original, answer);
-        writeAnswer(reply, answer, proxy, wantsHtml(request));
-        const seconds = elapsedSeconds();
-        const { outcome, code } = describeDecision(answer);
-        metrics.recordDecision(outcome, code, seconds);
-        span?.end(outcome, reply.statusCode, code);
-        // One access line per request; the path only, since a query may carry a code or state.
-        writeAccessLine(runtime.log, {
-          method: original.method,
-          host: original.host,
-          path: original.rawPath,
-          status: reply.statusCode,
-          decision: answer.kind,
-          outcome,
-          code,
-          clientusername: answer.kind === 'allow' ? answer.username : undefined,
-          ms: seconds * 1e3,
-          traceId: span?.traceId,
-        });
-        return reply;
-      });
-    },
+    handler: createForwardAuthHandler({ generation: () => current, telemetry, log, now }),
   });
 
   fastify.setErrorHandler((error: { code?: unknown; statusCode?: unknown }, _request, reply) => {
@@ -249,45 +166,4 @@ function compareConfigs(before: Config, after: Config): Omit<ReloadSummary, 'ret
     changed: names(after).filter((name) => before.middlewares[name] !== undefined && !same(before.middlewares[name], after.middlewares[name])),
     needRestart,
   };
-}
-
-/** The metric outcome of an answer and its error code; bounded, never anything from the request. */
-function describeDecision(answer: Answer): { readonly outcome: DecisionOutcome; readonly code: ErrorCode | undefined } {
-  switch (answer.kind) {
-    case 'allow':
-      return { outcome: 'allowed', code: undefined };
-    case 'redirect':
-      if (answer.purpose === 'login') return { outcome: 'login_started', code: undefined };
-      if (answer.purpose === 'logout') return { outcome: 'logout', code: undefined };
-      // A callback's own redirect completes a login; elsewhere `callback` and `renew` send a signed-in user on.
-      return { outcome: answer.purpose === 'callback' && answer.callback === true ? 'callback' : 'allowed', code: undefined };
-    case 'deny':
-      if (answer.code === 'OFA_CLAIMS_DENIED') return { outcome: 'forbidden', code: answer.code };
-      if (answer.code === 'OFA_CSRF_INVALID') return { outcome: 'csrf_refused', code: answer.code };
-      return { outcome: 'unauthorized', code: answer.code };
-    case 'error':
-      return { outcome: 'error', code: answer.code };
-    case 'unavailable':
-      return { outcome: 'unavailable', code: answer.code };
-    case 'signed-out':
-      return { outcome: 'logout', code: undefined };
-    case 'confirm-logout':
-      return { outcome: 'logout_confirmation', code: undefined };
-    case 'backchannel-logout':
-      return { outcome: answer.status === 200 ? 'backchannel_logout' : 'backchannel_logout_refused', code: undefined };
-    case 'userinfo':
-      if (answer.status === 200) return { outcome: 'allowed', code: undefined };
-      return answer.status === 401 ? { outcome: 'unauthorized', code: 'OFA_LOGIN_REQUIRED' } : { outcome: 'invalid_request', code: undefined };
-  }
-}
-
-function wantsHtml(request: FastifyRequest): boolean {
-  const accept = request.headers.accept;
-  return typeof accept === 'string' && accept.includes('text/html');
-}
-
-/** One reading of the clock, in whole seconds for everything but what needs the millisecond. */
-function readClock(now: () => number): { readonly nowSeconds: number; readonly nowMs: number } {
-  const nowMs = Math.round(now() * 1000);
-  return { nowSeconds: Math.floor(nowMs / 1000), nowMs };
 }
