@@ -3,104 +3,15 @@
  * step it asks for out), then the shell with a fake store, which performs those steps.
  */
 import { describe, expect, it } from 'vitest';
-import type { SessionEvent } from '../../../src/observability/observers.js';
-import type { ProviderClient } from '../../../src/oidc/discovery.js';
-import type { Answer, ProxyKind } from '../../../src/forward/answer.js';
-import type { ForwardAuthRequest } from '../../../src/forward/forward-request.js';
+import type { Answer } from '../../../src/forward/answer.js';
 import { keptClaimsOf } from '../../../src/forward/kept-claims.js';
 import { checkSession, decideSession, type SessionState } from '../../../src/forward/routes/check-session.js';
-import { createMiddlewareRuntime, type MiddlewareRuntime } from '../../../src/forward/runtime.js';
+import type { MiddlewareRuntime } from '../../../src/forward/runtime.js';
 import { createCsrfToken } from '../../../src/session/csrf.js';
 import { parseCookieHeader } from '../../../src/session/cookies.js';
-import { createSealer } from '../../../src/session/seal.js';
 import type { Session } from '../../../src/session/session.js';
-import type { RefreshOutcome, SessionStore } from '../../../src/session/store.js';
-import { createTestLogger, type TestLogger } from '../../support/log.js';
 import { makeMiddlewareConfig, type MiddlewareOverrides } from '../../support/middleware-config.js';
-
-const NOW = 1_900_000_000;
-const SECRET = 'check-session-test-secret-0123456789abcdef';
-const DAY = 86_400;
-
-/** Never discovered: a decision must not need the provider, and a login it starts answers 503. */
-const undiscoveredProvider: ProviderClient = {
-  issuer: 'https://idp.example',
-  fetch: Object.assign(async () => new Response(null, { status: 503 }), { close: async () => undefined }),
-  state: () => ({ status: 'ready', since: 0 }),
-  current: () => undefined,
-  ready: async () => undefined,
-  discover: async () => ({ status: 'ready', since: 0 }),
-  stop: () => undefined,
-};
-
-interface FakeStore extends SessionStore {
-  readonly saved: Session[];
-  readonly revoked: Session[];
-  refreshOutcome: RefreshOutcome | undefined;
-  refreshes: number;
-}
-
-/** Records what the shell asks of it; a save returns a new cookie value unless the store is server-side. */
-function fakeStore(serverSide = false): FakeStore {
-  const store: FakeStore = {
-    serverSide,
-    saved: [],
-    revoked: [],
-    refreshOutcome: undefined,
-    refreshes: 0,
-    isAvailable: () => true,
-    load: async () => undefined,
-    create: async () => 'created',
-    async save(session) {
-      store.saved.push(session);
-      return serverSide ? undefined : `saved-${store.saved.length}`;
-    },
-    async revoke(session) {
-      store.revoked.push(session);
-    },
-    revokeProviderSession: async () => undefined,
-    revokeSubject: async () => undefined,
-    async refresh() {
-      store.refreshes += 1;
-      if (store.refreshOutcome === undefined) throw new Error('no refresh expected');
-      return store.refreshOutcome;
-    },
-    recordLogoutToken: async () => true,
-    close: async () => undefined,
-  };
-  return store;
-}
-
-interface Runtime {
-  readonly rt: MiddlewareRuntime;
-  readonly store: FakeStore;
-  readonly logger: TestLogger;
-  readonly events: SessionEvent[];
-}
-
-function runtime(overrides: MiddlewareOverrides = {}, options: { readonly serverSide?: boolean } = {}): Runtime {
-  const store = fakeStore(options.serverSide);
-  const logger = createTestLogger('debug');
-  const events: SessionEvent[] = [];
-  const config = makeMiddlewareConfig({
-    forwardHeaders: { 'X-Forwarded-User': 'email' },
-    usernameClaim: 'email',
-    claims: 'Contains(`groups`, `admin`)',
-    ...overrides,
-  });
-  const rt = createMiddlewareRuntime(config, {
-    server: { listen: { host: '127.0.0.1', port: 0 }, secrets: [SECRET], trustedProxies: [], logLevel: 'debug' },
-    log: logger.log,
-    provider: undiscoveredProvider,
-    providerKeys: () => {
-      throw new Error('the session check needs no keys');
-    },
-    sealer: createSealer([SECRET]),
-    store,
-    telemetry: { sessionEvent: (event) => events.push(event), refreshFailed: () => undefined },
-  });
-  return { rt, store, logger, events };
-}
+import { DAY, FETCH, NOW, PAGE_LOAD, requestFor, routeRuntime as runtime, type RequestFacts } from './route-fixture.js';
 
 /** Alice, an admin, signed in 100 s ago; her access token is good for an hour. Claims frozen, as a store hands them out. */
 function sessionFor(rt: MiddlewareRuntime, overrides: Partial<Session> = {}): Session {
@@ -117,28 +28,6 @@ function sessionFor(rt: MiddlewareRuntime, overrides: Partial<Session> = {}): Se
     expiresAt: NOW - 100 + DAY,
     keptClaims: keptClaimsOf(rt),
     ...overrides,
-  };
-}
-
-interface RequestFacts {
-  readonly url?: string;
-  readonly method?: string;
-  readonly headers?: Record<string, string>;
-  readonly proxy?: ProxyKind;
-}
-
-const PAGE_LOAD = { accept: 'text/html' };
-const FETCH = { accept: 'application/json' };
-
-function requestFor({ url = 'https://app.example.com/dashboard', method = 'GET', headers = FETCH, proxy = 'nginx' }: RequestFacts = {}): ForwardAuthRequest {
-  const parsed = new URL(url);
-  return {
-    original: { method, protocol: 'https:', host: parsed.host, url: parsed, rawPath: parsed.pathname, trustedForwarding: true },
-    headers,
-    body: undefined,
-    proxy,
-    nowSeconds: NOW,
-    nowMs: NOW * 1000,
   };
 }
 
