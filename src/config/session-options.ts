@@ -44,7 +44,7 @@ export function readSession(options: RawObject, path: string, name: string, read
 
 /**
  * Written by default is the newest version; an operator upgrading several replicas writes the
- * previous one until no replica of the older release is left (README, "Upgrading with replicas").
+ * previous one until no replica of the older release is left (README, "Upgrading with several replicas").
  */
 function readCodecVersion(object: RawObject, path: string, sink: ProblemSink): 1 | 2 {
   const version = readNumber(object, 'codecVersion', path, { integer: true }, sink);
