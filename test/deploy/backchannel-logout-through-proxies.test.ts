@@ -39,7 +39,7 @@ afterAll(async () => {
   await redis?.destroy();
 });
 
-describe.each(CASES)('back-channel logout through $name with the $store store', ({ name, spec, store }) => {
+for (const { name, spec, store } of CASES) describe(`back-channel logout through ${name} with the ${store} store`, () => {
   const stack = useStack(() => ({
     proxies: [spec()],
     backchannelLogoutPath: BACKCHANNEL_PATH,

@@ -25,9 +25,14 @@ export function findNginxBinary(): string {
 
 type Upstreams = Pick<NginxConfOptions, 'authAddress' | 'appAddress' | 'middleware' | 'snippet'>;
 
-export async function startNginx(upstreams: Upstreams): Promise<RunningNginx> {
+/**
+ * Starts nginx on `port`, or on a free one. A test that had to promise its port to someone first
+ * (the provider's redirect_uris) passes it and gets no retry.
+ */
+export async function startNginx(upstreams: Upstreams, port?: number): Promise<RunningNginx> {
   const binary = findNginxBinary();
-  return startOnFreePort((port) => startOnPort(binary, port, upstreams));
+  if (port !== undefined) return startOnPort(binary, port, upstreams);
+  return startOnFreePort((free) => startOnPort(binary, free, upstreams));
 }
 
 async function startOnPort(binary: string, port: number, upstreams: Upstreams): Promise<RunningNginx> {

@@ -5,7 +5,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { SNIPPET_PATH } from '../../deploy/demo/nginx-conf.js';
-import { findFreePort } from '../support/scripted-server.js';
 import { startCaddy, type CaddyBuild } from './caddy-process.js';
 import { startNginx } from './nginx-process.js';
 import { readShippedDynamic, renderDynamic, type DynamicAddition } from './traefik-dynamic.js';
@@ -76,19 +75,38 @@ export interface RunningProxy {
   stop(): Promise<void>;
 }
 
-export async function startProxy(spec: ProxySpec, upstreams: ProxyUpstreams): Promise<RunningProxy> {
+/** The origin a browser opens for the proxy of `spec` listening on `port`. */
+export function proxyOrigin(spec: ProxySpec, port: number): string {
+  switch (spec.kind) {
+    case 'nginx':
+      return spec.tls === undefined ? `http://127.0.0.1:${port}` : `https://${spec.tls.hostName}:${port}`;
+    case 'caddy':
+      return `http://127.0.0.1:${port}`;
+    case 'traefik-v3':
+    case 'traefik-v2':
+      return `https://${spec.host ?? '127.0.0.1'}:${port}`;
+  }
+}
+
+/**
+ * Starts the proxy of `spec` with its site on `port`: a port promised to the provider (its
+ * redirect_uris) before the proxy could bind it, so a clash fails rather than moves the site.
+ */
+export async function startProxy(spec: ProxySpec, upstreams: ProxyUpstreams, port: number): Promise<RunningProxy> {
   const middleware = 'middleware' in spec && spec.middleware !== undefined ? spec.middleware : upstreams.middleware;
   const { authAddress, appAddress } = upstreams;
+  const url = proxyOrigin(spec, port);
   switch (spec.kind) {
     case 'nginx': {
-      if (spec.tls !== undefined) return startNginxWithTls({ authAddress, appAddress, middleware }, spec.snippet, spec.tls);
-      const nginx = await startNginx({ authAddress, appAddress, middleware, ...(spec.snippet === undefined ? {} : { snippet: spec.snippet }) });
-      return { kind: 'nginx', url: nginx.url, port: nginx.port, log: nginx.log, stop: nginx.stop };
+      const snippet = spec.tls === undefined ? spec.snippet : withTlsListener(spec.snippet, spec.tls, port);
+      // With TLS the site is the TLS listener; the recipe's own plain listener takes any free port.
+      const nginx = await startNginx({ authAddress, appAddress, middleware, ...(snippet === undefined ? {} : { snippet }) }, spec.tls === undefined ? port : undefined);
+      return { kind: 'nginx', url, port, log: nginx.log, stop: nginx.stop };
     }
     case 'caddy': {
       const { kind: _kind, build, middleware: _middleware, ...caddyfile } = spec;
-      const caddy = await startCaddy({ authAddress, appAddress, middleware, ...caddyfile }, undefined, build);
-      return { kind: 'caddy', url: caddy.url, port: caddy.port, log: caddy.log, stop: caddy.stop };
+      const caddy = await startCaddy({ authAddress, appAddress, middleware, ...caddyfile }, port, build);
+      return { kind: 'caddy', url, port, log: caddy.log, stop: caddy.stop };
     }
     case 'traefik-v3':
     case 'traefik-v2': {
@@ -99,38 +117,19 @@ export async function startProxy(spec: ProxySpec, upstreams: ProxyUpstreams): Pr
         dynamic,
         certificate: spec.certificate,
         host,
+        port,
         ...(spec.underscoreHeadersStrategy === undefined ? {} : { underscoreHeadersStrategy: spec.underscoreHeadersStrategy }),
         ...(spec.trustedIPs === undefined ? {} : { trustedIPs: spec.trustedIPs }),
       });
-      return { kind: spec.kind, url: `https://${host}:${traefik.port}`, port: traefik.port, log: traefik.log, stop: traefik.stop };
+      return { kind: spec.kind, url, port, log: traefik.log, stop: traefik.stop };
     }
   }
 }
 
-/**
- * The shipped recipe with one more `listen … ssl` beside its own, and the certificate: what an
- * operator adds for HTTPS. The TLS port is probed before nginx binds it, so a port taken in
- * between is retried with another.
- */
-async function startNginxWithTls(
-  upstreams: { authAddress: string; appAddress: string; middleware: string },
-  snippet: string | undefined,
-  tls: NginxTls,
-): Promise<RunningProxy> {
+/** The recipe with one more `listen … ssl` beside its own, and the certificate: what an operator adds for HTTPS. */
+function withTlsListener(snippet: string | undefined, tls: NginxTls, tlsPort: number): string {
   const recipe = snippet ?? readFileSync(SNIPPET_PATH, 'utf8');
   const listen = '    listen 8080;\n';
   if (recipe.split(listen).length !== 2) throw new Error(`nginx recipe: expected "${listen.trim()}" once`);
-  let lastError: unknown;
-  for (let attempt = 0; attempt < 3; attempt += 1) {
-    const tlsPort = await findFreePort();
-    const withTls = recipe.replace(listen, `${listen}    listen 127.0.0.1:${tlsPort} ssl;\n    ssl_certificate ${tls.certFile};\n    ssl_certificate_key ${tls.keyFile};\n`);
-    try {
-      const nginx = await startNginx({ ...upstreams, snippet: withTls });
-      return { kind: 'nginx', url: `https://${tls.hostName}:${tlsPort}`, port: tlsPort, log: nginx.log, stop: nginx.stop };
-    } catch (error) {
-      lastError = error;
-      if (!/address already in use/i.test(String(error))) throw error;
-    }
-  }
-  throw lastError;
+  return recipe.replace(listen, `${listen}    listen 127.0.0.1:${tlsPort} ssl;\n    ssl_certificate ${tls.certFile};\n    ssl_certificate_key ${tls.keyFile};\n`);
 }

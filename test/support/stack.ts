@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../deploy/demo/echo-upstream.js';
-import { startProxy, type ProxySpec, type RunningProxy } from '../deploy/proxy.js';
+import { proxyOrigin, startProxy, type ProxySpec, type RunningProxy } from '../deploy/proxy.js';
 import type { MiddlewareOverrides } from './middleware-config.js';
 import { startTestProvider, TEST_CLIENT, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevClient, type DevProvider, type TestProviderOptions } from './op.js';
 import { startRedisServer, type RedisServer, type RedisServerOptions } from './redis.js';
@@ -87,29 +87,34 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     if (redis !== undefined) stops.push(() => redis.destroy());
     if (upstream !== undefined) stops.push(() => upstream.close());
 
-    // A proxy needs the service's address, the provider the proxy's callback URL, and the service
-    // the provider's issuer: the service's port is chosen first and bound last.
-    const servicePort = await findFreePort();
-    const proxies: RunningProxy[] = [];
-    for (const spec of proxySpecs) {
-      const upstreams = { authAddress: `127.0.0.1:${servicePort}`, appAddress: `127.0.0.1:${upstream?.port ?? 0}`, middleware: PROXIED_MIDDLEWARE };
-      const proxy = await startProxy(spec, upstreams);
-      stops.push(() => proxy.stop());
-      proxies.push(proxy);
-    }
-    const sites = proxies.map((proxy) => proxy.url);
+    // The provider must know each proxy's callback URL, the service the provider's issuer, and a
+    // proxy the service's address: the proxies' ports are chosen first and the proxies started
+    // last (Traefik logs an error for every call to a service that is not listening yet).
+    const proxyPorts: number[] = [];
+    for (const _spec of proxySpecs) proxyPorts.push(await findFreePort());
+    const sites = proxySpecs.map((spec, index) => proxyOrigin(spec, proxyPorts[index] ?? 0));
 
     const { clients, ...provider } = options.provider ?? {};
     const op = await startTestProvider({ ...provider, clients: clients ?? [clientFor(sites, options.backchannelLogoutPath)] });
     stops.push(() => op.stop());
 
     const { middlewares, ...serviceOptions } = options.service;
-    const service = await startService({
-      ...serviceOptions,
-      ...(proxies.length === 0 ? {} : { port: servicePort }),
-      middlewares: middlewares({ issuer: op.issuer, op, redis, sites }),
-    });
+    const service = await startService({ ...serviceOptions, middlewares: middlewares({ issuer: op.issuer, op, redis, sites }) });
     stops.push(() => service.stop());
+
+    const authAddress = new URL(service.origin).host;
+    const upstreams = { authAddress, appAddress: `127.0.0.1:${upstream?.port ?? 0}`, middleware: PROXIED_MIDDLEWARE };
+    // Side by side: each proxy's start is mostly waiting for it to listen.
+    const started = await Promise.allSettled(proxySpecs.map((spec, index) => startProxy(spec, upstreams, proxyPorts[index] ?? 0)));
+    const proxies: RunningProxy[] = [];
+    for (const outcome of started) {
+      if (outcome.status === 'fulfilled') {
+        stops.push(() => outcome.value.stop());
+        proxies.push(outcome.value);
+      }
+    }
+    const failed = started.find((outcome) => outcome.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
 
     return {
       op,
@@ -123,7 +128,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         return first;
       },
       site: sites[0] ?? '',
-      authAddress: `127.0.0.1:${servicePort}`,
+      authAddress,
       stop,
     };
   } catch (error) {
@@ -136,10 +141,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
  * The stack of the enclosing describe block: started before its first test, stopped after its
  * last. `options` may be a function, read when the stack starts (after the outer beforeAll hooks).
  */
-export function useStack(options: StackOptions | (() => StackOptions)): () => Stack {
+export function useStack(options: StackOptions | (() => StackOptions | Promise<StackOptions>)): () => Stack {
   let stack: Stack | undefined;
   beforeAll(async () => {
-    stack = await startStack(typeof options === 'function' ? options() : options);
+    stack = await startStack(typeof options === 'function' ? await options() : options);
   });
   afterAll(async () => {
     await stack?.stop();
