@@ -1,4 +1,5 @@
 import { OfaError } from '../errors.js';
+import { createAdmissionFilter } from '../cache/admission.js';
 import { createLru } from '../cache/lru.js';
 import { createRevocationHub, type MiddlewareRevocations } from './revocation-hub.js';
 import type { Sealer } from './seal.js';
@@ -56,7 +57,11 @@ const cacheKey = (cookieValue: string): string => cookieValue.slice(-CACHE_KEY_C
 export function createCookieSessionStore(options: CookieSessionStoreOptions): SessionStore {
   const { sealer, purpose } = options;
   const maxCookieBytes = options.maxCookieBytes ?? DEFAULT_MAX_COOKIE_BYTES;
-  const cache = createLru<string, CacheEntry>(options.cacheSize ?? 1000);
+  const cacheSize = options.cacheSize ?? 1000;
+  const cache = createLru<string, CacheEntry>(cacheSize);
+  // A cookie opened once and never again (more sessions than the cache holds) is not kept: kept, it
+  // would outlive young-generation collections and be promoted, only to be evicted unused.
+  const admission = createAdmissionFilter(Math.max(1, cacheSize));
   const lifetimeSeconds = options.sessionLifetimeSeconds;
   const revocations = options.revocations ?? createRevocationHub({ maxEntries: options.maxRevoked }).forMiddleware(purpose);
   const refreshes = createSingleFlight<string, RefreshOutcome>();
@@ -67,7 +72,8 @@ export function createCookieSessionStore(options: CookieSessionStoreOptions): Se
     const opened = openSession(sealer, cookieValue, purpose);
     if (opened === undefined) return undefined;
     const entry: CacheEntry = { cookieValue, session: opened.session, stale: opened.rotated };
-    cache.set(cacheKey(cookieValue), entry);
+    const key = cacheKey(cookieValue);
+    if (admission.offer(key)) cache.set(key, entry);
     return entry;
   }
 

@@ -65,9 +65,25 @@ describe('createCookieSessionStore', () => {
     for (let i = 0; i < 5; i++) expect(await store.load(value, now)).toBeDefined();
     expect(sealer.opens()).toBe(0);
     const foreign = await createCookieSessionStore({ sessionLifetimeSeconds: 86_400, sealer: createSealer([SECRET]), purpose: 'session:app' }).create(sampleSession(), now);
+    // A cookie this store did not write is kept from its second load on (admission on second sight).
     await store.load(foreign, now);
     await store.load(foreign, now);
-    expect(sealer.opens()).toBe(1);
+    await store.load(foreign, now);
+    expect(sealer.opens()).toBe(2);
+  });
+
+  it('does not keep cookies it opened once each, however many there are', async () => {
+    const sealer = countingSealer(createSealer([SECRET]));
+    const writer = createCookieSessionStore({ sessionLifetimeSeconds: 86_400, sealer: createSealer([SECRET]), purpose: 'p' });
+    const store = createCookieSessionStore({ sessionLifetimeSeconds: 86_400, sealer, purpose: 'p', cacheSize: 2 });
+    const kept = await writer.create(sampleSession(), now);
+    await store.load(kept, now);
+    await store.load(kept, now);
+    // Seen once each: none of them may push the twice-seen cookie out.
+    for (let i = 0; i < 3; i += 1) await store.load(await writer.create(sampleSession(), now), now);
+    const before = sealer.opens();
+    await store.load(kept, now);
+    expect(sealer.opens()).toBe(before);
   });
 
   it('never serves a cached session for a different value that merely ends the same way', async () => {
