@@ -2,90 +2,106 @@
  * Identity as sessions and bearer tokens share it: the rule's answer, the forwarded headers and
  * username, the size refusal, and the runtime's memory of verdicts.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimSources } from '../../src/claims/index.js';
 import { MAX_IDENTITY_HEADERS_BYTES } from '../../src/forward/forwarded-headers.js';
 import { claimsAllow, claimsVerdict, forwardedIdentity, identityTooLarge, warnIdentityTooLarge } from '../../src/forward/identity.js';
 import { createTestLogger } from '../support/log.js';
-import { routeRuntime } from './routes/route-fixture.js';
+import type { MiddlewareOverrides } from '../support/middleware-config.js';
+import { createProviderKeys, createRouteRuntime, type ProviderKeys } from './routes/route-runtime.js';
 
 const frozen = <T extends object>(value: T): Readonly<T> => Object.freeze(value);
 
+let keys: ProviderKeys;
+beforeAll(async () => {
+  keys = await createProviderKeys();
+});
+
+/** A runtime's identity rules: by default `Contains(groups, admin)`, the email as X-Forwarded-User and as the username. */
+async function rulesOf(middleware: MiddlewareOverrides = {}) {
+  const { rt } = await createRouteRuntime({
+    keys,
+    middleware: { forwardHeaders: { 'X-Forwarded-User': 'email' }, usernameClaim: 'email', claims: 'Contains(`groups`, `admin`)', ...middleware },
+  });
+  return rt;
+}
+
 describe('claimsAllow', () => {
-  it('asks the compiled rule, reading either token', () => {
-    const { rt } = routeRuntime({ claims: 'Contains(`groups`, `admin`) && Equals(`access_token.scope`, `api`)' });
+  it('asks the compiled rule, reading either token', async () => {
+    const rt = await rulesOf({ claims: 'Contains(`groups`, `admin`) && Equals(`access_token.scope`, `api`)' });
     expect(claimsAllow(rt, { idToken: { groups: ['admin'] }, accessToken: { scope: 'api' } })).toBe(true);
     expect(claimsAllow(rt, { idToken: { groups: ['admin'] }, accessToken: { scope: 'other' } })).toBe(false);
     expect(claimsAllow(rt, { idToken: { groups: ['dev'] }, accessToken: { scope: 'api' } })).toBe(false);
   });
 
-  it('allows everyone signed in when there is no rule', () => {
-    const { rt } = routeRuntime({ claims: undefined });
+  it('allows everyone signed in when there is no rule', async () => {
+    const rt = await rulesOf({ claims: undefined });
     expect(claimsAllow(rt, { idToken: {}, accessToken: undefined })).toBe(true);
   });
 });
 
 describe('forwardedIdentity', () => {
-  const rules = routeRuntime({
-    forwardHeaders: { 'X-User': 'email', 'X-Id-Email': 'id_token.email', 'X-Scope': 'access_token.scope', 'X-Groups': 'groups' },
-    usernameClaim: 'preferred_username',
-  }).rt;
+  const rulesReadingBothTokens = () =>
+    rulesOf({
+      forwardHeaders: { 'X-User': 'email', 'X-Id-Email': 'id_token.email', 'X-Scope': 'access_token.scope', 'X-Groups': 'groups' },
+      usernameClaim: 'preferred_username',
+    });
 
-  it('reads an unprefixed key from the access token first, a prefixed key from its token only', () => {
+  it('reads an unprefixed key from the access token first, a prefixed key from its token only', async () => {
     const sources: ClaimSources = {
       idToken: { email: 'id@example.com', preferred_username: 'alice', groups: ['admin', 'dev'] },
       accessToken: { email: 'access@example.com', scope: 'api', preferred_username: 'alice-at-api' },
     };
-    const identity = forwardedIdentity(rules, sources);
+    const identity = forwardedIdentity(await rulesReadingBothTokens(), sources);
     expect(identity.headers).toEqual({ 'X-User': 'access@example.com', 'X-Id-Email': 'id@example.com', 'X-Scope': 'api', 'X-Groups': '' });
     // The username is read as an unprefixed header is.
     expect(identity.username).toBe('alice-at-api');
     expect(identity.budget).toEqual({ ok: true, bytes: expect.any(Number) });
   });
 
-  it('falls back to the ID token when there is no access token, and sends an absent claim empty', () => {
-    const identity = forwardedIdentity(rules, { idToken: { email: 'id@example.com', groups: ['admin', 'dev'] }, accessToken: undefined });
+  it('falls back to the ID token when there is no access token, and sends an absent claim empty', async () => {
+    const identity = forwardedIdentity(await rulesReadingBothTokens(), { idToken: { email: 'id@example.com', groups: ['admin', 'dev'] }, accessToken: undefined });
     expect(identity.headers).toEqual({ 'X-User': 'id@example.com', 'X-Id-Email': 'id@example.com', 'X-Scope': '', 'X-Groups': 'admin,dev' });
     expect(identity.username).toBe('');
   });
 
-  it('has no username without usernameClaim', () => {
-    const { rt } = routeRuntime({ usernameClaim: undefined });
+  it('has no username without usernameClaim', async () => {
+    const rt = await rulesOf({ usernameClaim: undefined });
     expect(forwardedIdentity(rt, { idToken: { email: 'a@example.com' }, accessToken: undefined }).username).toBeUndefined();
   });
 
-  it('measures the headers against the proxies\' budget and names the largest', () => {
-    const { rt } = routeRuntime({ forwardHeaders: { 'X-User': 'email', 'X-Bio': 'bio' } });
+  it('measures the headers against the proxies\' budget and names the largest', async () => {
+    const rt = await rulesOf({ forwardHeaders: { 'X-User': 'email', 'X-Bio': 'bio' } });
     const identity = forwardedIdentity(rt, { idToken: { email: 'a@example.com', bio: 'x'.repeat(MAX_IDENTITY_HEADERS_BYTES) }, accessToken: undefined });
     expect(identity.budget).toMatchObject({ ok: false, limit: MAX_IDENTITY_HEADERS_BYTES, largest: 'X-Bio' });
   });
 });
 
 describe('claimsVerdict', () => {
-  it('remembers the verdict for frozen claims, per runtime', () => {
-    const { rt } = routeRuntime();
+  it('remembers the verdict for frozen claims, per runtime', async () => {
+    const rt = await rulesOf();
     const sources: ClaimSources = { idToken: frozen({ email: 'a@example.com', groups: frozen(['admin']) }), accessToken: undefined };
     const first = claimsVerdict(rt, sources);
     expect(first.allowed).toBe(true);
     expect(claimsVerdict(rt, { idToken: sources.idToken, accessToken: undefined })).toBe(first);
     expect(rt.claimsVerdicts.size).toBe(1);
     // A reload's runtime has its own memory: perhaps another rule, other headers.
-    const { rt: reloaded } = routeRuntime({ claims: 'Contains(`groups`, `dev`)' });
+    const reloaded = await rulesOf({ claims: 'Contains(`groups`, `dev`)' });
     const other = claimsVerdict(reloaded, sources);
     expect(other).not.toBe(first);
     expect(other.allowed).toBe(false);
   });
 
-  it('does not remember claims that could still change', () => {
-    const { rt } = routeRuntime();
+  it('does not remember claims that could still change', async () => {
+    const rt = await rulesOf();
     const idToken = { email: 'a@example.com', groups: ['admin'] };
     const first = claimsVerdict(rt, { idToken, accessToken: undefined });
     expect(claimsVerdict(rt, { idToken, accessToken: undefined })).not.toBe(first);
     expect(rt.claimsVerdicts.size).toBe(0);
   });
 
-  it('judges anew when the access-token claims differ under the same ID-token claims', () => {
-    const { rt } = routeRuntime({ claims: 'Equals(`access_token.scope`, `api`)' });
+  it('judges anew when the access-token claims differ under the same ID-token claims', async () => {
+    const rt = await rulesOf({ claims: 'Equals(`access_token.scope`, `api`)' });
     const idToken = frozen({ email: 'a@example.com' });
     const allowed = claimsVerdict(rt, { idToken, accessToken: frozen({ scope: 'api' }) });
     const refused = claimsVerdict(rt, { idToken, accessToken: frozen({ scope: 'other' }) });
@@ -93,8 +109,8 @@ describe('claimsVerdict', () => {
     expect(refused.allowed).toBe(false);
   });
 
-  it('builds the identity once, frozen, and only when asked', () => {
-    const { rt } = routeRuntime();
+  it('builds the identity once, frozen, and only when asked', async () => {
+    const rt = await rulesOf();
     const verdict = claimsVerdict(rt, { idToken: frozen({ email: 'a@example.com', groups: frozen(['admin']) }), accessToken: undefined });
     const identity = verdict.identity();
     expect(verdict.identity()).toBe(identity);

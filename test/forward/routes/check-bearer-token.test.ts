@@ -5,31 +5,38 @@
  */
 import { createHash } from 'node:crypto';
 import { pino } from 'pino';
-import { Configuration } from 'openid-client';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { BearerTokensConfig, Config, MiddlewareConfig } from '../../../src/config/types.js';
 import { OfaError, type ErrorCode } from '../../../src/errors.js';
 import { UNAVAILABLE } from '../../../src/forward/forward-request.js';
 import { bearerTokenRefusal, checkBearerToken, decideBearerToken } from '../../../src/forward/routes/check-bearer-token.js';
 import { createTelemetry } from '../../../src/observability/telemetry.js';
-import type { ProviderClient } from '../../../src/oidc/discovery.js';
 import { buildGeneration } from '../../../src/server/middleware-generation.js';
 import { makeMiddlewareConfig, type MiddlewareOverrides } from '../../support/middleware-config.js';
-import { FETCH, NOW, requestFor, routeRuntime, undiscoveredProvider } from './route-fixture.js';
+import { createProviderKeys, createRouteRuntime, forwardRequest, ISSUER, NOW_SECONDS as NOW, type ProviderKeys } from './route-runtime.js';
 
-const ISSUER = 'https://idp.example';
 const SETTINGS: BearerTokensConfig = { audiences: ['api'], allowPlainJwt: false, introspection: undefined, passToApplication: false };
 const WITH_INTROSPECTION: BearerTokensConfig = { ...SETTINGS, introspection: { cacheSeconds: 60 } };
-const ADMIN = { iss: ISSUER, aud: 'api', sub: 'script', email: 'script@example.com', groups: ['admin'], exp: NOW + 600 };
+const ADMIN = { iss: ISSUER, aud: 'api', sub: 'script', client_id: 'script', email: 'script@example.com', groups: ['admin'], exp: NOW + 600 };
 
-/** Discovered, without an introspection endpoint: a token the runtime's cache does not know is refused without a call. */
-const discoveredProvider: ProviderClient = { ...undiscoveredProvider, current: () => new Configuration({ issuer: ISSUER }, 'forward-auth') };
+let keys: ProviderKeys;
+beforeAll(async () => {
+  keys = await createProviderKeys();
+});
 
-function bearerRuntime(overrides: MiddlewareOverrides = {}) {
-  return routeRuntime({ bearerTokens: SETTINGS, ...overrides }, { provider: discoveredProvider });
-}
+/**
+ * A runtime that reads the claims rule `Contains(groups, admin)` and forwards the email (also the
+ * username), its provider discovered without an introspection endpoint: a token the runtime's
+ * cache does not know is refused without a call.
+ */
+const bearerRuntime = (overrides: MiddlewareOverrides = {}, discovered = true) =>
+  createRouteRuntime({
+    keys,
+    discovered,
+    middleware: { forwardHeaders: { 'X-Forwarded-User': 'email' }, usernameClaim: 'email', claims: 'Contains(`groups`, `admin`)', bearerTokens: SETTINGS, ...overrides },
+  });
 
-const withAuthorization = (token: string) => requestFor({ headers: { ...FETCH, authorization: `Bearer ${token}` } });
+const withAuthorization = (token: string) => forwardRequest('https://api.example.com/orders', { headers: { authorization: `Bearer ${token}` } });
 
 interface Row {
   readonly name: string;
@@ -77,8 +84,8 @@ const rows: Row[] = [
 
 describe('decideBearerToken', () => {
   for (const row of rows) {
-    it(row.name, () => {
-      const { rt } = bearerRuntime(row.config);
+    it(row.name, async () => {
+      const { rt } = await bearerRuntime(row.config);
       const step = decideBearerToken(rt, withAuthorization('opaque-token'), { ...SETTINGS, ...row.settings }, row.claims ?? ADMIN);
       expect(step).toMatchObject(row.expected);
       for (const name of row.absentHeaders ?? []) expect(step).not.toHaveProperty(['headers', name]);
@@ -107,27 +114,27 @@ describe('checkBearerToken, the shell', () => {
   const tokenKey = (token: string): string => createHash('sha256').update(token).digest('base64url');
 
   it('answers 503 while the provider is not discovered', async () => {
-    const { rt } = routeRuntime({ bearerTokens: SETTINGS });
+    const { rt } = await bearerRuntime({}, false);
     expect(await checkBearerToken(rt, withAuthorization('opaque-token'), SETTINGS, { token: 'opaque-token' })).toBe(UNAVAILABLE);
   });
 
   it('refuses a malformed Authorization header as invalid_token and logs why, without the header', async () => {
-    const { rt, logger } = bearerRuntime();
-    const answer = await checkBearerToken(rt, requestFor({ headers: { authorization: 'Bearer two words' } }), SETTINGS, { malformed: true });
+    const { rt, logs: logger } = await bearerRuntime();
+    const answer = await checkBearerToken(rt, forwardRequest('https://api.example.com/orders', { headers: { authorization: 'Bearer two words' } }), SETTINGS, { malformed: true });
     expect(answer).toMatchObject({ kind: 'deny', code: 'OFA_BEARER_TOKEN_INVALID', bearerError: 'invalid_token' });
     expect(logger.records).toContainEqual(expect.objectContaining({ msg: 'bearer token refused', code: 'OFA_BEARER_TOKEN_INVALID' }));
     expect(logger.text()).not.toContain('two words');
   });
 
   it('refuses an opaque token while introspection is off', async () => {
-    const { rt } = bearerRuntime();
+    const { rt } = await bearerRuntime();
     expect(rt.introspectionCache).toBeUndefined();
     const answer = await checkBearerToken(rt, withAuthorization('opaque-token'), SETTINGS, { token: 'opaque-token' });
     expect(answer).toMatchObject({ kind: 'deny', bearerError: 'invalid_token' });
   });
 
   it('reads introspection answers from the runtime\'s cache, not from the provider', async () => {
-    const { rt } = bearerRuntime({ bearerTokens: WITH_INTROSPECTION });
+    const { rt } = await bearerRuntime({ bearerTokens: WITH_INTROSPECTION });
     rt.introspectionCache?.answers.set(tokenKey('known-token'), { claims: ADMIN, expiresAtSeconds: NOW + 60 });
     const known = await checkBearerToken(rt, withAuthorization('known-token'), WITH_INTROSPECTION, { token: 'known-token' });
     expect(known).toMatchObject({ kind: 'allow', headers: { 'X-Forwarded-User': 'script@example.com' } });
@@ -136,8 +143,15 @@ describe('checkBearerToken, the shell', () => {
     expect(unknown).toMatchObject({ kind: 'deny', bearerError: 'invalid_token' });
   });
 
+  it('lets a JWT access token signed with the provider\'s keys in, without asking the provider', async () => {
+    const { rt } = await bearerRuntime();
+    const token = await keys.sign({ ...ADMIN, iat: NOW - 10 }, 'at+jwt');
+    const answer = await checkBearerToken(rt, withAuthorization(token), SETTINGS, { token });
+    expect(answer).toMatchObject({ kind: 'allow', headers: { 'X-Forwarded-User': 'script@example.com' }, username: 'script@example.com', cookies: [] });
+  });
+
   it('explains a claims refusal at debug level and refuses oversized identities with a warning', async () => {
-    const { rt, logger } = bearerRuntime({ bearerTokens: WITH_INTROSPECTION, forwardHeaders: { 'X-Forwarded-Bio': 'bio' } });
+    const { rt, logs: logger } = await bearerRuntime({ bearerTokens: WITH_INTROSPECTION, forwardHeaders: { 'X-Forwarded-Bio': 'bio' } });
     rt.introspectionCache?.answers.set(tokenKey('dev-token'), { claims: { ...ADMIN, groups: ['dev'] }, expiresAtSeconds: NOW + 60 });
     rt.introspectionCache?.answers.set(tokenKey('big-token'), { claims: { ...ADMIN, bio: `secret-bio-${'x'.repeat(9000)}` }, expiresAtSeconds: NOW + 60 });
     const denied = await checkBearerToken(rt, withAuthorization('dev-token'), WITH_INTROSPECTION, { token: 'dev-token' });

@@ -2,16 +2,71 @@
  * The session check without HTTP: decideSession as a table (request facts and session in, the
  * step it asks for out), then the shell with a fake store, which performs those steps.
  */
-import { describe, expect, it } from 'vitest';
-import type { Answer } from '../../../src/forward/answer.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Answer, ProxyKind } from '../../../src/forward/answer.js';
 import { keptClaimsOf } from '../../../src/forward/kept-claims.js';
 import { checkSession, decideSession, type SessionState } from '../../../src/forward/routes/check-session.js';
 import type { MiddlewareRuntime } from '../../../src/forward/runtime.js';
 import { createCsrfToken } from '../../../src/session/csrf.js';
 import { parseCookieHeader } from '../../../src/session/cookies.js';
 import type { Session } from '../../../src/session/session.js';
+import type { RefreshOutcome } from '../../../src/session/store.js';
 import { makeMiddlewareConfig, type MiddlewareOverrides } from '../../support/middleware-config.js';
-import { DAY, FETCH, NOW, PAGE_LOAD, requestFor, routeRuntime as runtime, type RequestFacts } from './route-fixture.js';
+import { createProviderKeys, createRouteRuntime, forwardRequest, NOW_SECONDS as NOW, PAGE_LOAD, type ProviderKeys, type RouteRuntime } from './route-runtime.js';
+
+const DAY = 86_400;
+const DASHBOARD = 'https://app.example.com/dashboard';
+
+let keys: ProviderKeys;
+beforeAll(async () => {
+  keys = await createProviderKeys();
+});
+
+interface SessionRuntime extends RouteRuntime {
+  /** What the shell saved, in order; each save of a cookie store answers `saved-N`. */
+  readonly saved: Session[];
+  /** What the store's refresh lock hands back; a refresh nobody expected fails the test. */
+  refreshOutcome: RefreshOutcome | undefined;
+  refreshes: number;
+}
+
+/**
+ * A runtime that reads the claims rule `Contains(groups, admin)` and forwards the email (also the
+ * username), around the recording store taught to save and refresh, as a cookie store or a
+ * server-side one.
+ */
+async function runtime(overrides: MiddlewareOverrides = {}, options: { readonly serverSide?: boolean } = {}): Promise<SessionRuntime> {
+  const built = await createRouteRuntime({
+    keys,
+    middleware: { forwardHeaders: { 'X-Forwarded-User': 'email' }, usernameClaim: 'email', claims: 'Contains(`groups`, `admin`)', ...overrides },
+  });
+  const serverSide = options.serverSide === true;
+  const sessionRuntime: SessionRuntime = { ...built, saved: [], refreshOutcome: undefined, refreshes: 0 };
+  Object.assign(built.store, {
+    serverSide,
+    async save(session: Session) {
+      sessionRuntime.saved.push(session);
+      return serverSide ? undefined : `saved-${sessionRuntime.saved.length}`;
+    },
+    async refresh() {
+      sessionRuntime.refreshes += 1;
+      if (sessionRuntime.refreshOutcome === undefined) throw new Error('no refresh expected');
+      return sessionRuntime.refreshOutcome;
+    },
+  });
+  return sessionRuntime;
+}
+
+interface RequestFacts {
+  readonly url?: string;
+  readonly method?: string;
+  readonly headers?: IncomingHttpHeaders;
+  readonly proxy?: ProxyKind;
+}
+
+/** A background fetch by default: no Fetch Metadata of a page load. */
+const requestFor = ({ url = DASHBOARD, ...facts }: RequestFacts = {}) => forwardRequest(url, facts);
 
 /** Alice, an admin, signed in 100 s ago; her access token is good for an hour. Claims frozen, as a store hands them out. */
 function sessionFor(rt: MiddlewareRuntime, overrides: Partial<Session> = {}): Session {
@@ -134,7 +189,7 @@ const rows: Row[] = [
   {
     name: 'refuses an unsafe method with another session\'s CSRF token',
     config: { csrf: { secure: false, headerName: 'X-CSRF-Token' } },
-    request: { method: 'POST', headers: { ...FETCH, 'x-csrf-token': 'forged' } },
+    request: { method: 'POST', headers: { 'x-csrf-token': 'forged' } },
     expected: { kind: 'deny', code: 'OFA_CSRF_INVALID' },
   },
   {
@@ -212,16 +267,16 @@ const rows: Row[] = [
 
 describe('decideSession', () => {
   for (const row of rows) {
-    it(row.name, () => {
-      const { rt } = runtime(row.config, { serverSide: row.serverSide });
+    it(row.name, async () => {
+      const { rt } = await runtime(row.config, { serverSide: row.serverSide });
       const step = decideSession(rt, requestFor(row.request), stateOf(sessionFor(rt, row.session), row.state));
       expect(step).toMatchObject(row.expected);
       for (const name of row.absent ?? []) expect(step).not.toHaveProperty(name);
     });
   }
 
-  it('asks for nothing more once its save is done: the renewed session is allowed with the new cookie', () => {
-    const { rt } = runtime();
+  it('asks for nothing more once its save is done: the renewed session is allowed with the new cookie', async () => {
+    const { rt } = await runtime();
     const request = requestFor();
     const first = decideSession(rt, request, stateOf(sessionFor(rt, { renewedAt: NOW - DAY }), { stale: true }));
     if (first.kind !== 'save') throw new Error(`expected a save, got ${first.kind}`);
@@ -229,15 +284,15 @@ describe('decideSession', () => {
     expect(second).toMatchObject({ kind: 'allow', cookies: [expect.stringMatching(/^test-session=renewed;/)] });
   });
 
-  it('accepts the CSRF token derived for this session', () => {
-    const { rt } = runtime({ csrf: { secure: false, headerName: 'X-CSRF-Token' } });
+  it('accepts the CSRF token derived for this session', async () => {
+    const { rt } = await runtime({ csrf: { secure: false, headerName: 'X-CSRF-Token' } });
     const session = sessionFor(rt);
-    const request = requestFor({ method: 'POST', headers: { ...FETCH, 'x-csrf-token': createCsrfToken(rt.csrfKeys, session.id) } });
+    const request = requestFor({ method: 'POST', headers: { 'x-csrf-token': createCsrfToken(rt.csrfKeys, session.id) } });
     expect(decideSession(rt, request, stateOf(session))).toMatchObject(ALLOW);
   });
 
-  it('hands every request of one session the same frozen headers object', () => {
-    const { rt } = runtime();
+  it('hands every request of one session the same frozen headers object', async () => {
+    const { rt } = await runtime();
     const session = sessionFor(rt);
     const first = decideSession(rt, requestFor(), stateOf(session));
     const second = decideSession(rt, requestFor(), stateOf({ ...session, renewedAt: NOW - 50 }));
@@ -252,82 +307,81 @@ describe('checkSession, the shell', () => {
     checkSession(rt, requestFor(facts), () => parseCookieHeader(undefined), { session, stale });
 
   it('revokes a session past maxLifetime, counts it, and clears its cookies on the way to a login', async () => {
-    const { rt, store, events } = runtime({ session: { ...makeMiddlewareConfig().session, maxLifetime: 3600 } });
+    const { rt, store, events } = await runtime({ session: { ...makeMiddlewareConfig().session, maxLifetime: 3600 } });
     const session = sessionFor(rt, { createdAt: NOW - 3600 });
     const answer = await check(rt, session);
-    expect(store.revoked).toEqual([session]);
+    expect(store.calls).toEqual([{ op: 'revoke', sessionId: session.id }]);
     expect(events).toEqual(['ended_by_max_lifetime']);
     // A fetch gets 401 rather than a login redirect, with the session cookie cleared.
     expect(answer).toMatchObject({ kind: 'deny', code: 'OFA_LOGIN_REQUIRED', cookies: expect.arrayContaining([expect.stringMatching(/^test-session=;/)]) });
   });
 
   it('refreshes, then answers for the refreshed session with its new cookie', async () => {
-    const { rt, store } = runtime();
-    const session = sessionFor(rt, { accessTokenExpiresAt: NOW - 1 });
+    const sr = await runtime();
+    const session = sessionFor(sr.rt, { accessTokenExpiresAt: NOW - 1 });
     const refreshed = { ...session, idClaims: { ...session.idClaims, email: 'alice@new.example' }, accessTokenExpiresAt: NOW + 3600, renewedAt: NOW };
-    store.refreshOutcome = { ok: true, session: refreshed, cookieValue: 'refreshed-cookie' };
-    const answer = await check(rt, session);
-    expect(store.refreshes).toBe(1);
-    expect(store.saved).toEqual([]);
+    sr.refreshOutcome = { ok: true, session: refreshed, cookieValue: 'refreshed-cookie' };
+    const answer = await check(sr.rt, session);
+    expect(sr.refreshes).toBe(1);
+    expect(sr.saved).toEqual([]);
     expect(answer).toMatchObject({ kind: 'allow', headers: { 'X-Forwarded-User': 'alice@new.example' }, cookies: [expect.stringMatching(/^test-session=refreshed-cookie;/)] });
   });
 
   it('keeps the session and answers 503 with the provider\'s code when the refresh fails for now', async () => {
-    const { rt, store, logger } = runtime();
-    store.refreshOutcome = { ok: false, code: 'OFA_PROVIDER_TIMEOUT', transient: true };
-    const answer = await check(rt, sessionFor(rt, { accessTokenExpiresAt: NOW - 1 }));
+    const sr = await runtime();
+    sr.refreshOutcome = { ok: false, code: 'OFA_PROVIDER_TIMEOUT', transient: true };
+    const answer = await check(sr.rt, sessionFor(sr.rt, { accessTokenExpiresAt: NOW - 1 }));
     expect(answer).toEqual({ kind: 'unavailable', code: 'OFA_PROVIDER_TIMEOUT', retryAfterSeconds: 5 });
-    expect(store.revoked).toEqual([]);
-    expect(logger.records.some((r) => r.msg === 'refresh failed for now; the session is kept' && r.code === 'OFA_PROVIDER_TIMEOUT')).toBe(true);
+    expect(sr.store.calls).toEqual([]);
+    expect(sr.logs.records).toContainEqual(expect.objectContaining({ msg: 'refresh failed for now; the session is kept', code: 'OFA_PROVIDER_TIMEOUT' }));
   });
 
   it('ends the session when the provider refuses the refresh', async () => {
-    const { rt, store, events } = runtime();
-    store.refreshOutcome = { ok: false, code: 'OFA_REFRESH_FAILED', transient: false };
-    const session = sessionFor(rt, { accessTokenExpiresAt: NOW - 1 });
-    await check(rt, session);
-    expect(store.revoked).toEqual([session]);
-    expect(events).toEqual(['ended_by_failed_refresh']);
+    const sr = await runtime();
+    sr.refreshOutcome = { ok: false, code: 'OFA_REFRESH_FAILED', transient: false };
+    const session = sessionFor(sr.rt, { accessTokenExpiresAt: NOW - 1 });
+    await check(sr.rt, session);
+    expect(sr.store.calls).toEqual([{ op: 'revoke', sessionId: session.id }]);
+    expect(sr.events).toEqual(['ended_by_failed_refresh']);
   });
 
   it('saves a sliding renewal once and counts it', async () => {
-    const { rt, store, events } = runtime();
-    const answer = await check(rt, sessionFor(rt, { renewedAt: NOW - DAY / 2 }));
-    expect(store.saved).toHaveLength(1);
-    expect(store.saved[0]).toMatchObject({ renewedAt: NOW, expiresAt: NOW + DAY });
-    expect(events).toEqual(['renewed']);
+    const sr = await runtime();
+    const answer = await check(sr.rt, sessionFor(sr.rt, { renewedAt: NOW - DAY / 2 }));
+    expect(sr.saved).toEqual([expect.objectContaining({ renewedAt: NOW, expiresAt: NOW + DAY })]);
+    expect(sr.events).toEqual(['renewed']);
     expect(answer).toMatchObject({ kind: 'allow', cookies: [expect.stringMatching(/^test-session=saved-1;/)] });
   });
 
   it('rewrites a stale session once in a server-side store, whose cookie stays as it is', async () => {
-    const { rt, store, events } = runtime({}, { serverSide: true });
-    const answer = await check(rt, sessionFor(rt), {}, true);
-    expect(store.saved).toHaveLength(1);
-    expect(events).toEqual([]);
+    const sr = await runtime({}, { serverSide: true });
+    const answer = await check(sr.rt, sessionFor(sr.rt), {}, true);
+    expect(sr.saved).toHaveLength(1);
+    expect(sr.events).toEqual([]);
     expect(answer).toMatchObject({ ...ALLOW, cookies: [] });
   });
 
   it('explains a claims refusal at debug level', async () => {
-    const { rt, logger } = runtime();
+    const { rt, logs } = await runtime();
     const answer = await check(rt, sessionFor(rt, { idClaims: Object.freeze({ sub: 'bob', email: 'bob@example.com', groups: ['dev'] }) }));
     expect(answer).toMatchObject({ kind: 'deny', code: 'OFA_CLAIMS_DENIED' });
-    expect(logger.records.some((r) => r.msg === 'claims expression denied the request' && r.explanation !== undefined)).toBe(true);
+    expect(logs.records).toContainEqual(expect.objectContaining({ msg: 'claims expression denied the request', explanation: expect.anything() }));
   });
 
   it('notes at debug level that a refresh waits for a page load', async () => {
-    const { rt, logger, store } = runtime();
-    await check(rt, sessionFor(rt, { accessTokenExpiresAt: NOW - 1 }), { proxy: 'caddy' });
-    expect(store.refreshes).toBe(0);
-    expect(logger.records.some((r) => r.msg === 'access token expired; the refresh waits for a page load that can carry the new cookie')).toBe(true);
+    const sr = await runtime();
+    await check(sr.rt, sessionFor(sr.rt, { accessTokenExpiresAt: NOW - 1 }), { proxy: 'caddy' });
+    expect(sr.refreshes).toBe(0);
+    expect(sr.logs.records).toContainEqual(expect.objectContaining({ msg: 'access token expired; the refresh waits for a page load that can carry the new cookie' }));
   });
 
   it('refuses oversized identity headers with their sizes and the largest header\'s name, never a claim value', async () => {
-    const { rt, logger } = runtime({ forwardHeaders: { 'X-Forwarded-Bio': 'bio' } });
+    const { rt, logs } = await runtime({ forwardHeaders: { 'X-Forwarded-Bio': 'bio' } });
     const bio = `secret-bio-${'x'.repeat(9000)}`;
     const answer = await check(rt, sessionFor(rt, { idClaims: Object.freeze({ sub: 'alice', groups: ['admin'], bio }) }));
     expect(answer).toMatchObject({ kind: 'error', code: 'OFA_IDENTITY_HEADERS_TOO_LARGE', cookies: [] });
     expect(JSON.stringify(answer)).not.toContain('secret-bio');
-    expect(logger.warnings()).toEqual([expect.objectContaining({ code: 'OFA_IDENTITY_HEADERS_TOO_LARGE', largest: 'X-Forwarded-Bio' })]);
-    expect(logger.text()).not.toContain('secret-bio');
+    expect(logs.warnings()).toEqual([expect.objectContaining({ code: 'OFA_IDENTITY_HEADERS_TOO_LARGE', largest: 'X-Forwarded-Bio' })]);
+    expect(logs.text()).not.toContain('secret-bio');
   });
 });
