@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { readClaim, type ClaimKey, type ClaimSources, type CompiledClaims } from '../claims/index.js';
+import { createAdmissionFilter } from '../cache/admission.js';
 import { createLru, type Lru } from '../cache/lru.js';
 import type { Answer } from './answer.js';
 import { checkIdentityHeaderBudget, claimText, headerValueFromClaim, type IdentityHeaderBudget } from './forwarded-headers.js';
@@ -21,7 +22,15 @@ export interface IdentityRules {
   readonly forwardHeaders: readonly ForwardedHeader[];
   readonly usernameKey: ClaimKey | undefined;
   /** Verdicts already reached under these rules, see createClaimsVerdicts. */
-  readonly claimsVerdicts: Lru<object, ClaimsVerdict>;
+  readonly claimsVerdicts: ClaimsVerdicts;
+}
+
+/** The runtime's memory of verdicts, keyed by the frozen ID-token claims object. */
+export interface ClaimsVerdicts {
+  get(idClaims: object): ClaimsVerdict | undefined;
+  /** Kept when `sessionId` was offered before (or is absent): see createClaimsVerdicts. */
+  offer(idClaims: object, verdict: ClaimsVerdict, sessionId: string | undefined): void;
+  readonly size: number;
 }
 
 export interface ForwardedIdentity {
@@ -50,10 +59,22 @@ const VERDICTS_PER_RUNTIME = 1000;
  * session keeps; a refresh or a re-sealed session brings new claims objects, hence a new entry.
  * One per runtime, since a reload builds a new one (perhaps another rule, other headers). A bounded
  * LRU, not a WeakMap keyed by the claims: with sessions coming and going, a WeakMap's entries cost
- * the garbage collector more than the verdict saves.
+ * the garbage collector more than the verdict saves. A session's verdict is kept from its second
+ * check on (admission.ts): with more sessions than it holds, each checked once, entries would live
+ * just long enough to be promoted to the old generation and then be evicted unused.
  */
-export function createClaimsVerdicts(): Lru<object, ClaimsVerdict> {
-  return createLru(VERDICTS_PER_RUNTIME);
+export function createClaimsVerdicts(): ClaimsVerdicts {
+  const verdicts: Lru<object, ClaimsVerdict> = createLru(VERDICTS_PER_RUNTIME);
+  const admission = createAdmissionFilter(VERDICTS_PER_RUNTIME);
+  return {
+    get: (idClaims) => verdicts.get(idClaims),
+    offer(idClaims, verdict, sessionId) {
+      if (sessionId === undefined || admission.offer(sessionId)) verdicts.set(idClaims, verdict);
+    },
+    get size() {
+      return verdicts.size;
+    },
+  };
 }
 
 /** The rule's answer for one set of claims; without a rule everyone signed in is allowed. */
@@ -61,8 +82,11 @@ export function claimsAllow(rules: Pick<IdentityRules, 'claims'>, sources: Claim
   return rules.claims === undefined || rules.claims.evaluate(sources);
 }
 
-/** A session's verdict, from the runtime's memory when its claims are the frozen ones seen before. */
-export function claimsVerdict(rules: IdentityRules, sources: ClaimSources): ClaimsVerdict {
+/**
+ * A session's verdict, from the runtime's memory when its claims are the frozen ones seen before.
+ * `sessionId` gates what is remembered (second sight); without it a verdict is always kept.
+ */
+export function claimsVerdict(rules: IdentityRules, sources: ClaimSources, sessionId?: string): ClaimsVerdict {
   const { idToken, accessToken } = sources;
   const cacheable = Object.isFrozen(idToken) && (accessToken === undefined || Object.isFrozen(accessToken));
   const cached = cacheable ? rules.claimsVerdicts.get(idToken) : undefined;
@@ -79,7 +103,7 @@ export function claimsVerdict(rules: IdentityRules, sources: ClaimSources): Clai
       return identity;
     },
   };
-  if (cacheable) rules.claimsVerdicts.set(idToken, verdict);
+  if (cacheable) rules.claimsVerdicts.offer(idToken, verdict, sessionId);
   return verdict;
 }
 

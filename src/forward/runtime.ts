@@ -11,9 +11,8 @@ import type { Sealer } from '../session/seal.js';
 import { ALWAYS_KEPT_CLAIMS } from '../session/session.js';
 import { boundPurpose } from '../session/state-cookie.js';
 import type { SessionStore } from '../session/store.js';
-import type { Lru } from '../cache/lru.js';
 import { passesIdToken } from './application-tokens.js';
-import { createClaimsVerdicts, type ClaimsVerdict, type ForwardedHeader } from './identity.js';
+import { createClaimsVerdicts, type ClaimsVerdicts, type ForwardedHeader } from './identity.js';
 import { parseUrlOption, type ParsedUrlOption } from './url-option.js';
 import { createVerdictCache, type VerdictCache } from './verdict-cache.js';
 
@@ -37,7 +36,7 @@ export interface MiddlewareRuntime {
   /** Signed-in answers by session cookie value, for this runtime (configuration) only. */
   readonly verdicts: VerdictCache;
   /** The claims rule's verdicts and identity headers by session claims, for this runtime only (identity.ts). */
-  readonly claimsVerdicts: Lru<object, ClaimsVerdict>;
+  readonly claimsVerdicts: ClaimsVerdicts;
   /**
    * Introspection answers for opaque bearer tokens, where introspection is on. It outlives this
    * runtime: a reload that keeps the middleware's view of its provider hands it on (see deps).

@@ -92,6 +92,17 @@ describe('claimsVerdict', () => {
     expect(other.allowed).toBe(false);
   });
 
+  it('remembers a session’s verdict from its second check on, so sessions checked once each do not churn the memory', async () => {
+    const rt = await rulesOf();
+    const idToken = frozen({ email: 'a@example.com', groups: frozen(['admin']) });
+    const first = claimsVerdict(rt, { idToken, accessToken: undefined }, 'session-1');
+    expect(rt.claimsVerdicts.size).toBe(0);
+    const second = claimsVerdict(rt, { idToken, accessToken: undefined }, 'session-1');
+    expect(second).not.toBe(first);
+    expect(rt.claimsVerdicts.size).toBe(1);
+    expect(claimsVerdict(rt, { idToken, accessToken: undefined }, 'session-1')).toBe(second);
+  });
+
   it('does not remember claims that could still change', async () => {
     const rt = await rulesOf();
     const idToken = { email: 'a@example.com', groups: ['admin'] };

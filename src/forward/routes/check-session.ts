@@ -167,7 +167,7 @@ export function decideSession(rt: MiddlewareRuntime, request: ForwardAuthRequest
     }
   }
 
-  const verdict = claimsVerdict(rt, claimSourcesOf(session));
+  const verdict = claimsVerdict(rt, claimSourcesOf(session), session.id);
   if (!verdict.allowed) {
     return {
       kind: 'deny',
