@@ -5,13 +5,10 @@ import type { MiddlewareConfig, ServerConfig } from '../config/types.js';
 import type { SessionTelemetry } from '../observability/observers.js';
 import type { ProviderClient } from '../oidc/discovery.js';
 import { createIntrospectionCache, type IntrospectionCache } from '../oidc/introspection.js';
-import { createCookieSessionStore } from '../session/cookie-store.js';
 import { deriveCsrfKeys, type CsrfKeys } from '../session/csrf.js';
 import type { Sealer } from '../session/seal.js';
 import { ALWAYS_KEPT_CLAIMS } from '../session/session.js';
-import { boundPurpose } from '../session/state-cookie.js';
 import type { SessionStore } from '../session/store.js';
-import { passesIdToken } from './application-tokens.js';
 import { createClaimsVerdicts, type ClaimsVerdicts, type ForwardedHeader } from './identity.js';
 import { parseUrlOption, type ParsedUrlOption } from './url-option.js';
 import { createVerdictCache, type VerdictCache } from './verdict-cache.js';
@@ -63,8 +60,8 @@ export interface MiddlewareRuntimeDeps {
   readonly provider: ProviderClient;
   readonly providerKeys: () => JWTVerifyGetKey;
   readonly sealer: Sealer;
-  /** Defaults to the cookie store; the Redis store plugs in here. */
-  readonly store?: SessionStore;
+  /** The middleware's session store, chosen by server/session-stores.ts (the one place that chooses). */
+  readonly store: SessionStore;
   /** Default CALLBACK_DEADLINE_MS; tests shorten it. */
   readonly callbackDeadlineMs?: number;
   readonly telemetry: SessionTelemetry;
@@ -77,15 +74,6 @@ export interface MiddlewareRuntimeDeps {
  * answers a bare 500 when its auth request takes 30 s: our own 504 page must come well before.
  */
 export const CALLBACK_DEADLINE_MS = 20_000;
-
-/**
- * The sealing purpose of a middleware's session cookies (and Redis values): bound to its name,
- * issuer and client ID, so a session minted by another deployment sharing the secret, or before
- * the issuer or client changed, never opens.
- */
-export function sessionPurpose(config: Pick<MiddlewareConfig, 'name' | 'issuer' | 'clientID'>): string {
-  return boundPurpose('session', config);
-}
 
 export function createMiddlewareRuntime(config: MiddlewareConfig, deps: MiddlewareRuntimeDeps): MiddlewareRuntime {
   const claims = config.claims === undefined || config.claims.trim() === '' ? undefined : compileClaims(config.claims);
@@ -118,14 +106,7 @@ export function createMiddlewareRuntime(config: MiddlewareConfig, deps: Middlewa
     keptIdClaims,
     keptAccessClaims,
     sealer: deps.sealer,
-    store:
-      deps.store ??
-      createCookieSessionStore({
-        sealer: deps.sealer,
-        purpose: sessionPurpose(config),
-        sessionLifetimeSeconds: config.session.expiry,
-        idTokenRequired: passesIdToken(config),
-      }),
+    store: deps.store,
     verdicts: createVerdictCache(),
     claimsVerdicts: createClaimsVerdicts(),
     introspectionCache: config.bearerTokens?.introspection === undefined ? undefined : (deps.introspectionCache ?? createIntrospectionCache()),

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { MiddlewareConfig, RedisStoreConfig } from '../config/types.js';
 import type { RedisCommandObserver } from '../observability/observers.js';
 import { passesIdToken } from '../forward/application-tokens.js';
-import { sessionPurpose } from '../forward/runtime.js';
+import { sessionPurpose } from '../session/sealed-session.js';
 import { requestBudgetSeconds } from '../oidc/http-retry.js';
 import { createCookieSessionStore } from '../session/cookie-store.js';
 import { closeRedisConnection, createRedisConnection, type RedisConnection } from '../session/redis/connection.js';

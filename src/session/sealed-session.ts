@@ -1,4 +1,5 @@
 import type { Sealer } from './seal.js';
+import { boundPurpose, type CookieBinding } from './state-cookie.js';
 import { decodeSession, DEFAULT_SESSION_CODEC_VERSION, encodeSession, type Session, type SessionCodecVersion } from './session.js';
 
 /**
@@ -41,4 +42,13 @@ function deepFreeze<T>(value: T): T {
     for (const child of Object.values(value)) deepFreeze(child);
   }
   return value;
+}
+
+/**
+ * The sealing purpose of a middleware's sessions, in the cookie or in Redis: bound to its name,
+ * issuer and client ID, so a session minted by another deployment sharing the secret, or before
+ * the issuer or client changed, never opens.
+ */
+export function sessionPurpose(binding: CookieBinding): string {
+  return boundPurpose('session', binding);
 }

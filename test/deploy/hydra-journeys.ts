@@ -9,7 +9,7 @@
 import { request } from 'undici';
 import { expect } from 'vitest';
 import type { EchoedRequest } from '../../deploy/demo/echo-upstream.js';
-import { sessionPurpose } from '../../src/forward/runtime.js';
+import { sessionPurpose } from '../../src/session/sealed-session.js';
 import { createSealer } from '../../src/session/seal.js';
 import { openSession } from '../../src/session/sealed-session.js';
 import type { Session } from '../../src/session/session.js';

@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisStoreConfig } from '../../src/config/types.js';
-import { sessionPurpose } from '../../src/forward/runtime.js';
+import { sessionPurpose } from '../../src/session/sealed-session.js';
 import { createSealer } from '../../src/session/seal.js';
 import { newSessionId } from '../../src/session/session.js';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';

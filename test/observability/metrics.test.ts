@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_TABLE } from '../../src/errors.js';
-import { sessionPurpose } from '../../src/forward/runtime.js';
+import { sessionPurpose } from '../../src/session/sealed-session.js';
 import { createTelemetry, type Telemetry } from '../../src/observability/telemetry.js';
 import { startMetricsListener, type MetricsListener } from '../../src/server/metrics-listener.js';
 import { createRedisConnection } from '../../src/session/redis/connection.js';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Config, MiddlewareConfig } from '../../src/config/types.js';
 import { buildApp, type App } from '../../src/server/app.js';
-import { sessionPurpose } from '../../src/forward/runtime.js';
+import { sessionPurpose } from '../../src/session/sealed-session.js';
 import { createCookieSessionStore } from '../../src/session/cookie-store.js';
 import { createSealer } from '../../src/session/seal.js';
 import type { SessionStore } from '../../src/session/store.js';

@@ -5,7 +5,7 @@
  * minutes at the provider; what the 10,000-session case measures is the service opening cookies it
  * has not cached, which these are.
  */
-import { sessionPurpose } from '../../../src/forward/runtime.js';
+import { sessionPurpose } from '../../../src/session/sealed-session.js';
 import { createSealer } from '../../../src/session/seal.js';
 import { openSession, sealSession } from '../../../src/session/sealed-session.js';
 import { newSessionId } from '../../../src/session/session.js';

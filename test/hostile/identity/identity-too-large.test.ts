@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sessionPurpose } from '../../../src/forward/runtime.js';
+import { sessionPurpose } from '../../../src/session/sealed-session.js';
 import { createCookieSessionStore } from '../../../src/session/cookie-store.js';
 import { createSealer } from '../../../src/session/seal.js';
 import type { SessionStore } from '../../../src/session/store.js';
