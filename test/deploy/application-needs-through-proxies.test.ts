@@ -6,18 +6,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { decodeJwt } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EchoedRequest, EchoUpstream } from '../../deploy/demo/echo-upstream.js';
-import { startEchoUpstream } from '../../deploy/demo/echo-upstream.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { EchoedRequest } from '../../deploy/demo/echo-upstream.js';
 import { SNIPPET_PATH } from '../../deploy/demo/nginx-conf.js';
-import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
-import { findFreePort } from '../support/scripted-server.js';
-import { startService, type TestService } from '../support/service.js';
-import { CADDY_BUILDS, startCaddy } from './caddy-process.js';
+import { TEST_CLIENT_ID } from '../support/op.js';
+import type { TestService } from '../support/service.js';
+import { PROXIED_MIDDLEWARE, useStack } from '../support/stack.js';
+import { CADDY_BUILDS } from './caddy-process.js';
 import { createHttpBrowser, loginThroughProxy, type HttpAnswer } from './http-browser.js';
-import { startNginx } from './nginx-process.js';
+import type { ProxySpec } from './proxy.js';
 
-const MIDDLEWARE = 'app';
+const MIDDLEWARE = PROXIED_MIDDLEWARE;
 const FORWARD_HEADERS = { 'X-Forwarded-User': 'email', 'X-Forwarded-Groups': 'groups' };
 const TOKEN_HEADERS = ['Authorization', 'X-Forwarded-Id-Token'];
 const API = { accept: 'application/json', 'sec-fetch-mode': 'cors', 'sec-fetch-dest': 'empty' };
@@ -46,56 +45,24 @@ function noTokenIn(answer: HttpAnswer): void {
   expect(answer.body).not.toMatch(/eyJ[A-Za-z0-9_-]+\.eyJ/);
 }
 
-interface Proxy {
-  readonly name: string;
-  readonly start: (servicePort: number, appPort: number) => Promise<{ readonly url: string; readonly stop: () => Promise<void> }>;
-}
-
-const PROXIES: Proxy[] = [
-  {
-    name: 'nginx',
-    start: (servicePort, appPort) =>
-      startNginx({ authAddress: `127.0.0.1:${servicePort}`, appAddress: `127.0.0.1:${appPort}`, middleware: MIDDLEWARE, snippet: nginxRecipe() }),
-  },
-  ...CADDY_BUILDS.map(
-    (build): Proxy => ({
-      name: `Caddy (${build} build)`,
-      start: async (servicePort, appPort) => {
-        const upstreams = {
-          authAddress: `127.0.0.1:${servicePort}`,
-          appAddress: `127.0.0.1:${appPort}`,
-          middleware: MIDDLEWARE,
-          copyHeaders: [...Object.keys(FORWARD_HEADERS), ...TOKEN_HEADERS],
-          userinfo: true,
-        };
-        return startCaddy(upstreams, undefined, build);
-      },
-    }),
-  ),
+const PROXIES: readonly { readonly name: string; readonly spec: () => ProxySpec }[] = [
+  { name: 'nginx', spec: () => ({ kind: 'nginx', snippet: nginxRecipe() }) },
+  ...CADDY_BUILDS.map((build) => ({
+    name: `Caddy (${build} build)`,
+    spec: (): ProxySpec => ({ kind: 'caddy', build, copyHeaders: [...Object.keys(FORWARD_HEADERS), ...TOKEN_HEADERS], userinfo: true }),
+  })),
 ];
 
 describe.each(PROXIES)('$name', (proxy) => {
-  let upstream: EchoUpstream;
-  let op: DevProvider;
-  let service: TestService;
-  let site: { readonly url: string; readonly stop: () => Promise<void> };
-
-  beforeAll(async () => {
-    // The proxy needs the service's address, the provider the proxy's callback URL, the service the provider.
-    const servicePort = await findFreePort();
-    upstream = await startEchoUpstream();
-    site = await proxy.start(servicePort, upstream.port);
-    op = await startTestProvider({
-      jwtAccessTokens: true,
-      clients: [{ client_id: TEST_CLIENT_ID, client_secret: TEST_CLIENT_SECRET, redirect_uris: [`${site.url}/callback`], post_logout_redirect_uris: [`${site.url}/`] }],
-    });
-    service = await startService({
-      port: servicePort,
+  const stack = useStack(() => ({
+    proxies: [proxy.spec()],
+    provider: { jwtAccessTokens: true },
+    service: {
       trustedProxies: ['127.0.0.1/32'],
-      middlewares: [
+      middlewares: ({ issuer }) => [
         {
           name: MIDDLEWARE,
-          issuer: op.issuer,
+          issuer,
           redirectUrl: '/callback',
           forwardHeaders: FORWARD_HEADERS,
           applicationTokens: { accessTokenHeader: 'Authorization', idTokenHeader: 'X-Forwarded-Id-Token' },
@@ -103,13 +70,12 @@ describe.each(PROXIES)('$name', (proxy) => {
           allowCorsPreflight: true,
         },
       ],
-    });
-  });
-  afterAll(async () => {
-    await site?.stop();
-    await service?.stop();
-    await op?.stop();
-    await upstream?.close();
+    },
+  }));
+  let site: { readonly url: string };
+  let service: TestService;
+  beforeAll(() => {
+    ({ proxy: site, service } = stack());
   });
 
   it("hands the application the session's access and ID tokens, and the browser never sees them", async () => {

@@ -6,15 +6,15 @@
  * current v2 release), the real oidc-provider rotating refresh tokens and revoking the whole grant
  * when a spent one comes back.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../deploy/demo/echo-upstream.js';
-import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider, countGrants, type GrantCounter } from '../support/op.js';
-import { findFreePort } from '../support/scripted-server.js';
-import { startService, type TestService } from '../support/service.js';
-import { CADDY_BUILDS, startCaddy, type RunningCaddy } from './caddy-process.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { EchoedRequest } from '../../deploy/demo/echo-upstream.js';
+import { countGrants, type GrantCounter } from '../support/op.js';
+import type { TestService } from '../support/service.js';
+import { PROXIED_MIDDLEWARE, useStack } from '../support/stack.js';
+import { CADDY_BUILDS } from './caddy-process.js';
 import { loginThroughProxy } from './http-browser.js';
 
-const MIDDLEWARE = 'app';
+const MIDDLEWARE = PROXIED_MIDDLEWARE;
 const SESSION_COOKIE = `${MIDDLEWARE}-session`;
 const ACCESS_TOKEN_TTL = 60;
 /** Long enough that sliding renewal plays no part here. */
@@ -23,29 +23,15 @@ const FORWARD_HEADERS = { 'X-Forwarded-User': 'email' };
 const API_HEADERS = { Accept: 'application/json', 'Sec-Fetch-Mode': 'cors', 'Sec-Fetch-Dest': 'empty', 'Sec-Fetch-Site': 'same-origin' };
 
 describe.each(CADDY_BUILDS)('Caddy (%s build)', (build) => {
-  let upstream: EchoUpstream;
-  let op: DevProvider;
-  let service: TestService;
-  let caddy: RunningCaddy;
-  let site: string;
-  let grants: GrantCounter;
-
-  beforeAll(async () => {
-    const caddyPort = await findFreePort();
-    site = `http://127.0.0.1:${caddyPort}`;
-    upstream = await startEchoUpstream();
-    op = await startTestProvider({
-      ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 86_400 },
-      rotateRefreshToken: true,
-      clients: [{ client_id: TEST_CLIENT_ID, client_secret: TEST_CLIENT_SECRET, redirect_uris: [`${site}/callback`], post_logout_redirect_uris: [`${site}/`] }],
-    });
-    grants = countGrants(op);
-    service = await startService({
+  const stack = useStack({
+    proxies: [{ kind: 'caddy', build, copyHeaders: Object.keys(FORWARD_HEADERS) }],
+    provider: { ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 86_400 }, rotateRefreshToken: true },
+    service: {
       trustedProxies: ['127.0.0.1/32'],
-      middlewares: [
+      middlewares: ({ issuer }) => [
         {
           name: MIDDLEWARE,
-          issuer: op.issuer,
+          issuer,
           redirectUrl: '/callback',
           forwardHeaders: FORWARD_HEADERS,
           session: {
@@ -54,19 +40,15 @@ describe.each(CADDY_BUILDS)('Caddy (%s build)', (build) => {
           },
         },
       ],
-    });
-    caddy = await startCaddy(
-      { authAddress: new URL(service.origin).host, appAddress: `127.0.0.1:${upstream.port}`, middleware: MIDDLEWARE, copyHeaders: Object.keys(FORWARD_HEADERS) },
-      caddyPort,
-      build,
-    );
+    },
   });
+  let service: TestService;
+  let site: string;
+  let grants: GrantCounter;
 
-  afterAll(async () => {
-    await caddy?.stop();
-    await service?.stop();
-    await op?.stop();
-    await upstream?.close();
+  beforeAll(() => {
+    ({ service, site } = stack());
+    grants = countGrants(stack().op);
   });
 
   describe('an expired access token behind Caddy, with cookie sessions and rotating refresh tokens', () => {
