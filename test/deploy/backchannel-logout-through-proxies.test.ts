@@ -5,7 +5,7 @@
  * store), the real oidc-provider and the demo's echo application: alice signs in through the
  * proxy, signs out at the provider itself, the provider's logout token reaches the service through
  * the proxy, and a copy of her session cookie opens nothing afterwards; bob stays signed in.
- * Traefik's two back-channel routes are tested with its login, in traefik-login.test.ts.
+ * Traefik's two back-channel routes are tested with its login, in login-through-proxies.test.ts.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -1,10 +1,10 @@
 /**
  * The shipped Traefik files read as files: traefik/dynamic.yml against the service configuration
  * it pairs with (traefik/oidc-forward-auth.yaml, loaded by our own loader), the renderer that
- * hands it to real Traefik in traefik-login.test.ts (addresses only, plus the additions its
+ * hands it to real Traefik in login-through-proxies.test.ts (addresses only, plus the additions its
  * comments describe), and traefik/kubernetes.yaml against Traefik's own CRD schemas (v3 and, with
  * the v2.11 change, v2.11) and against deploy/kubernetes/, which runs the service it points at.
- * How Traefik behaves with them is proven against the real binaries in traefik-login.test.ts.
+ * How Traefik behaves with them is proven against the real binaries in login-through-proxies.test.ts.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';

@@ -25,7 +25,7 @@ function only(server: ScriptedServer): RecordedRequest {
 /**
  * The reproduction's rules that real Traefik is not run for (test/deploy/traefik-forward-auth.test.ts
  * compares the two on what it sends the auth server, X-Forwarded-Uri, cookies, Location and the
- * body limit; traefik-login.test.ts runs the login): headers named in Connection, the bare 500 of
+ * body limit; login-through-proxies.test.ts runs the login): headers named in Connection, the bare 500 of
  * an unreachable or slow auth server, preserveLocationHeader and authResponseHeadersRegex.
  */
 describe('forwardAuth (the reproduction of Traefik ForwardAuth rules)', () => {

@@ -2,7 +2,7 @@
  * A REPRODUCTION of Traefik's ForwardAuth middleware in TypeScript, not Traefik: the fast,
  * in-process client that the flow, hostile and observability tests drive our service with.
  * Traefik's behaviour itself is proven against the real binaries (v3 and v2.11, built by
- * deploy/peers/build.sh) in test/deploy/traefik-*.test.ts and test/browser/traefik.test.ts, and
+ * deploy/peers/build.sh) in test/deploy/login-through-proxies.test.ts and test/browser/journey-through-proxies.test.ts, and
  * test/deploy/traefik-forward-auth.test.ts sends the same requests through both: this file only
  * has to agree with the binaries. It was read from pkg/middlewares/auth/forward.go,
  * pkg/middlewares/forwardedheaders/forwarded_header.go and pkg/server/server_entrypoint_tcp.go
