@@ -28,7 +28,7 @@ export interface IdentityRules {
 /** The runtime's memory of verdicts, keyed by the frozen ID-token claims object. */
 export interface ClaimsVerdicts {
   get(idClaims: object): ClaimsVerdict | undefined;
-  /** Kept when `sessionId` was offered before (or is absent): see createClaimsVerdicts. */
+  /** Kept while there is room, then when `sessionId` was offered before (or is absent): see createClaimsVerdicts. */
   offer(idClaims: object, verdict: ClaimsVerdict, sessionId: string | undefined): void;
   readonly size: number;
 }
@@ -59,9 +59,9 @@ const VERDICTS_PER_RUNTIME = 1000;
  * session keeps; a refresh or a re-sealed session brings new claims objects, hence a new entry.
  * One per runtime, since a reload builds a new one (perhaps another rule, other headers). A bounded
  * LRU, not a WeakMap keyed by the claims: with sessions coming and going, a WeakMap's entries cost
- * the garbage collector more than the verdict saves. A session's verdict is kept from its second
- * check on (admission.ts): with more sessions than it holds, each checked once, entries would live
- * just long enough to be promoted to the old generation and then be evicted unused.
+ * the garbage collector more than the verdict saves. Once full, a session's verdict is kept from its
+ * second check on (admission.ts): with more sessions than it holds, each checked once, entries
+ * would live just long enough to be promoted to the old generation and then be evicted unused.
  */
 export function createClaimsVerdicts(): ClaimsVerdicts {
   const verdicts: Lru<object, ClaimsVerdict> = createLru(VERDICTS_PER_RUNTIME);
@@ -69,7 +69,7 @@ export function createClaimsVerdicts(): ClaimsVerdicts {
   return {
     get: (idClaims) => verdicts.get(idClaims),
     offer(idClaims, verdict, sessionId) {
-      if (sessionId === undefined || admission.offer(sessionId)) verdicts.set(idClaims, verdict);
+      if (sessionId === undefined || verdicts.size < VERDICTS_PER_RUNTIME || admission.offer(sessionId)) verdicts.set(idClaims, verdict);
     },
     get size() {
       return verdicts.size;

@@ -18,8 +18,8 @@ export type AllowAnswer = Extract<Answer, { kind: 'allow' }>;
  *
  * Bounded by bytes, not entries: cookie values and identity headers vary in size by a factor of
  * ten between deployments. Oldest first out; a hit does not reorder (a Map keeps insertion order).
- * An answer is kept only when its cookie comes back within about as many misses as the cache
- * holds (admission.ts): a crowd of sessions seen once each does not churn it.
+ * Once full, an answer is let in only when its cookie comes back within about as many misses as
+ * the cache holds (admission.ts): a crowd of sessions seen once each does not churn it.
  *
  * Keyed by the value's last characters (the GCM tag, random per sealing), the whole value compared
  * on a hit: a Map hashes a fresh key string character by character, ~4 µs for a 1.7 KiB cookie,
@@ -86,7 +86,8 @@ export function createVerdictCache(maxBytes: number = DEFAULT_VERDICT_CACHE_BYTE
       const key = cookieValue.slice(-KEY_CHARS);
       const previous = entries.get(key);
       if (previous !== undefined) drop(key, previous);
-      else if (!admission.offer(key)) return;
+      // Full, a newcomer would push a kept answer out: only one whose cookie came back gets in.
+      else if (bytes + size > maxBytes && !admission.offer(key)) return;
       // Slices of the request's Cookie header: copied, so the entry keeps only itself alive.
       entries.set(flatCopy(key), { cookieValue: flatCopy(cookieValue), answer, freshUntilSeconds, bytes: size });
       bytes += size;

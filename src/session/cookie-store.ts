@@ -59,8 +59,8 @@ export function createCookieSessionStore(options: CookieSessionStoreOptions): Se
   const maxCookieBytes = options.maxCookieBytes ?? DEFAULT_MAX_COOKIE_BYTES;
   const cacheSize = options.cacheSize ?? 1000;
   const cache = createLru<string, CacheEntry>(cacheSize);
-  // A cookie opened once and never again (more sessions than the cache holds) is not kept: kept, it
-  // would outlive young-generation collections and be promoted, only to be evicted unused.
+  // With the cache full, a cookie opened once and never again (more sessions than it holds) is not
+  // kept: kept, it would outlive young-generation collections and be promoted, then evicted unused.
   const admission = createAdmissionFilter(Math.max(1, cacheSize));
   const lifetimeSeconds = options.sessionLifetimeSeconds;
   const revocations = options.revocations ?? createRevocationHub({ maxEntries: options.maxRevoked }).forMiddleware(purpose);
@@ -73,7 +73,7 @@ export function createCookieSessionStore(options: CookieSessionStoreOptions): Se
     if (opened === undefined) return undefined;
     const entry: CacheEntry = { cookieValue, session: opened.session, stale: opened.rotated };
     const key = cacheKey(cookieValue);
-    if (admission.offer(key)) cache.set(key, entry);
+    if (cache.size < cacheSize || admission.offer(key)) cache.set(key, entry);
     return entry;
   }
 
