@@ -58,7 +58,6 @@ describe.each(PROXIES)('$name', (proxy) => {
     proxies: [proxy.spec()],
     provider: { jwtAccessTokens: true },
     service: {
-      trustedProxies: ['127.0.0.1/32'],
       middlewares: ({ issuer }) => [
         {
           name: MIDDLEWARE,

@@ -27,7 +27,6 @@ describe.each(CADDY_BUILDS)('Caddy (%s build)', (build) => {
     proxies: [{ kind: 'caddy', build, copyHeaders: Object.keys(FORWARD_HEADERS) }],
     provider: { ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 86_400 }, rotateRefreshToken: true },
     service: {
-      trustedProxies: ['127.0.0.1/32'],
       middlewares: ({ issuer }) => [
         {
           name: MIDDLEWARE,

@@ -34,7 +34,6 @@ export async function nginxLoginStack(): Promise<StackOptions> {
   return {
     proxies: [{ kind: 'nginx' }, { kind: 'nginx', middleware: ADMINS }, { kind: 'nginx', middleware: DOWN }],
     service: {
-      trustedProxies: ['127.0.0.1/32'],
       // The down provider never becomes ready: the test waits for the other two itself.
       awaitProviders: false,
       middlewares: ({ issuer }) => [
@@ -54,7 +53,6 @@ export function caddyLoginStack(build: CaddyBuild): StackOptions {
   return {
     proxies: [{ kind: 'caddy', build, copyHeaders: Object.keys(CADDY_FORWARD_HEADERS) }],
     service: {
-      trustedProxies: ['127.0.0.1/32'],
       middlewares: ({ issuer }) => [
         {
           name: MIDDLEWARE,
@@ -129,7 +127,6 @@ export async function traefikLoginStack(version: TraefikVersion, pki: TestPki): 
     backchannelLogoutPath: '/backchannel-logout',
     provider: { users: TRAEFIK_USERS, jwtAccessTokens: true, rotateRefreshToken: true, ttl: { AccessToken: TRAEFIK_ACCESS_TOKEN_TTL, IdToken: 86_400 } },
     service: {
-      trustedProxies: ['127.0.0.1/32'],
       middlewares: ({ issuer, op }) => [
         {
           ...shipped,
