@@ -16,8 +16,11 @@ export interface AdmissionFilter {
   offer(key: string): boolean;
 }
 
-/** Bits per key at a full generation: with two probes, a false positive now and then (~3%). */
-const BITS_PER_KEY = 10;
+/**
+ * Bits per key at a full generation, with three probes: ~0.5% false positives a generation. Each
+ * false positive lets a stranger push an entry out, so this rate is the churn left under a scan.
+ */
+const BITS_PER_KEY = 16;
 
 export function createAdmissionFilter(window: number): AdmissionFilter {
   if (!Number.isInteger(window) || window < 1) throw new TypeError('admission window must be a positive integer');
@@ -37,9 +40,13 @@ export function createAdmissionFilter(window: number): AdmissionFilter {
       const hash = fnv1a(key);
       const first = mix(hash) % bits;
       const second = mix(hash ^ 0x9e3779b9) % bits;
-      const seen = (has(current, first) && has(current, second)) || (has(previous, first) && has(previous, second));
+      const third = mix(hash ^ 0x7f4a7c15) % bits;
+      const seen =
+        (has(current, first) && has(current, second) && has(current, third)) ||
+        (has(previous, first) && has(previous, second) && has(previous, third));
       set(current, first);
       set(current, second);
+      set(current, third);
       offered += 1;
       if (offered >= window) {
         previous = current;
