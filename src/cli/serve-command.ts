@@ -12,6 +12,7 @@ import { runClusterPrimary } from './cluster-primary.js';
 import { CONFIG_ENV, parseConfigArguments, reportProblems } from './config-argument.js';
 import { createConfigReloader } from './config-reloader.js';
 import type { CliIo } from './io.js';
+import { boundHeapGrowth } from './heap-growth.js';
 import { createLogger, flushLog } from './logger.js';
 import { startRevocationRelay } from './revocation-relay.js';
 import { createWorkerRevocationLink } from './worker-revocations.js';
@@ -34,6 +35,7 @@ export async function runServeCommand(argv: readonly string[], io: CliIo): Promi
     return 1;
   }
   const { config } = loaded;
+  boundHeapGrowth();
   const processLog = createLogger(config.server.logLevel);
   // Each worker's lines say which worker wrote them.
   const log = cluster.isWorker ? processLog.child({ worker: cluster.worker?.id, pid: process.pid }) : processLog;
