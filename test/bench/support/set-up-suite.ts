@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { startDevProvider, type DevProvider } from '../../../deploy/demo/dev-provider.js';
 import { startRedisServer } from '../../support/redis.js';
-import { findFreePort } from '../../support/scripted-server.js';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { startBenchNginx, writeStaticPage, type BenchNginx } from './bench-nginx.js';
 import { REPO_ROOT, startBenchService, type BenchService, type LogDestination, type MiddlewareOptions } from './bench-service.js';
 import { signInThroughProxy } from './browser-login.js';
@@ -94,16 +94,37 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
   writeStaticPage(dir);
 
   // Ports first: nginx must know where the services will listen, the provider nginx's callbacks.
+  // A port is reserved by keeping a listener on it until its server is about to start: a probe
+  // closed at once leaves it free for the next bind to port 0 (nginx, the provider), and the
+  // kernel does hand it out again.
+  const reservations = new Map<number, Server>();
+  const pickPort = async (): Promise<number> => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', () => resolve()));
+    const { port } = holder.address() as AddressInfo;
+    reservations.set(port, holder);
+    return port;
+  };
+  const release = async (port: number | undefined): Promise<void> => {
+    const holder = port === undefined ? undefined : reservations.get(port);
+    if (holder === undefined || port === undefined) return;
+    reservations.delete(port);
+    await new Promise<void>((resolve) => holder.close(() => resolve()));
+  };
+  cleanup.add('the port reservations', async () => {
+    for (const port of [...reservations.keys()]) await release(port);
+  });
   const backendPorts = new Map<string, number>();
-  for (const service of services) backendPorts.set(service.name, await findFreePort());
-  for (const site of sites) if (site.backend === OAUTH2_PROXY && !backendPorts.has(OAUTH2_PROXY)) backendPorts.set(OAUTH2_PROXY, await findFreePort());
+  for (const service of services) backendPorts.set(service.name, await pickPort());
+  for (const site of sites) if (site.backend === OAUTH2_PROXY && !backendPorts.has(OAUTH2_PROXY)) backendPorts.set(OAUTH2_PROXY, await pickPort());
   // Apache is its own site: its listen port, and its callback for the provider.
   const apacheSite = sites.find((site) => site.backend === MOD_AUTH_OPENIDC);
-  const apachePort = apacheSite === undefined ? undefined : await findFreePort();
+  const apachePort = apacheSite === undefined ? undefined : await pickPort();
   let floorPid: number | undefined;
   if (sites.some((site) => site.backend === FLOOR)) {
-    const port = await findFreePort();
+    const port = await pickPort();
     backendPorts.set(FLOOR, port);
+    await release(port);
     floorPid = await startFloor(port, cpus, cleanup);
   }
   const redisAddress = suite.redis && services.length > 0 ? await startPinnedRedis(cpus, cleanup) : undefined;
@@ -122,6 +143,7 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
 
   let apachePid: number | undefined;
   if (apacheSite !== undefined) {
+    await release(apachePort);
     const apache = await startBenchApache({ port: apachePort as number, issuer: provider.issuer, clientID: CLIENT_ID, clientSecret }, { cpus });
     cleanup.add('Apache', apache.stop);
     nginxBySite.set(apacheSite.name, apache);
@@ -132,6 +154,7 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
   let oauth2ProxyPid: number | undefined;
   const oauth2ProxySite = sites.find((site) => site.backend === OAUTH2_PROXY);
   if (oauth2ProxySite !== undefined) {
+    await release(backendPorts.get(OAUTH2_PROXY));
     const proxy = await startBenchOauth2Proxy(
       { port: backendPorts.get(OAUTH2_PROXY) as number, issuer: provider.issuer, clientID: CLIENT_ID, clientSecret, site: (nginxBySite.get(oauth2ProxySite.name) as BenchNginx).url },
       { dir, cpus },
@@ -145,6 +168,7 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
   const started = new Map<string, { service: BenchService; middlewares: Readonly<Record<string, MiddlewareOptions>> }>();
   for (const definition of services) {
     const middlewares = definition.middlewares(context);
+    await release(backendPorts.get(definition.name));
     const service = await startBenchService(
       { name: definition.name, port: backendPorts.get(definition.name) as number, secrets: [sessionSecret], middlewares, ...(definition.server === undefined ? {} : { server: definition.server }) },
       {
