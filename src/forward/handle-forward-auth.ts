@@ -35,26 +35,6 @@ export async function handleForwardAuth(rt: MiddlewareRuntime, request: ForwardA
   }
 }
 
-/**
- * The answer the verdict cache holds for this request, when routing would reach the cache (none of
- * the callback, logout, back-channel or userinfo URLs, no CORS preflight or bearer token where
- * those are on, one session cookie, an answer that does not depend on the request). Synchronous:
- * a signed-in request answered before costs no promise. Undefined: ask handleForwardAuth.
- */
-export function rememberedAnswer(rt: MiddlewareRuntime, request: ForwardAuthRequest): Answer | undefined {
-  const { original } = request;
-  if (isAt(rt.urls.redirect, original) || isAt(rt.urls.logout, original) || isAt(rt.urls.backchannelLogout, original) || isAt(rt.urls.userinfo, original)) {
-    return undefined;
-  }
-  if (rt.config.allowCorsPreflight === true && isCorsPreflight(original.method, request.headers)) return undefined;
-  if (rt.config.bearerTokens !== undefined && bearerTokenOf(request.headers.authorization) !== undefined) return undefined;
-  const sessionValues = scanCookieValues(request.headers.cookie, rt.config.session.name);
-  const cookieValue = sessionValues[0];
-  if (sessionValues.length !== 1 || cookieValue === undefined || !answerIsRequestIndependent(rt, request)) return undefined;
-  const epoch = rt.store.verdictEpoch?.();
-  return epoch === undefined ? undefined : rt.verdicts.lookup(cookieValue, request.nowSeconds, epoch);
-}
-
 async function route(rt: MiddlewareRuntime, request: ForwardAuthRequest): Promise<Answer> {
   const { original } = request;
   // The whole Cookie header is parsed only for the routes that read other cookies than the session's.

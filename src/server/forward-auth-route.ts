@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ErrorCode } from '../errors.js';
 import { proxyKindOf, type Answer } from '../forward/answer.js';
-import { handleForwardAuth, rememberedAnswer } from '../forward/handle-forward-auth.js';
+import { handleForwardAuth } from '../forward/handle-forward-auth.js';
 import { reconstructOriginalRequest } from '../forward/original-request.js';
 import { createPlainHttpCookieCheck } from '../forward/plain-http-cookies.js';
 import { UNKNOWN_MIDDLEWARE, type DecisionOutcome, type Telemetry } from '../observability/telemetry.js';
@@ -42,43 +42,51 @@ export function createForwardAuthHandler(deps: ForwardAuthRouteDeps): ForwardAut
       return sendError(reply, 'OFA_UNKNOWN_MIDDLEWARE', false, 'no such middleware', undefined);
     }
     const metrics = telemetry.middleware(name);
-    // Rebuilt before the generation counts the request in flight: nothing here waits.
-    const reconstructed = reconstructOriginalRequest(
-      {
-        peerAddress: request.socket.remoteAddress,
-        method: request.method,
-        url: request.url,
-        headers: request.headers,
-        rawHeaders: request.raw.rawHeaders,
-        secure: request.protocol === 'https',
-      },
-      generation.isTrusted,
-    );
-    if (!reconstructed.ok) {
-      runtime.log.info({ code: 'OFA_REQUEST_INVALID', reason: reconstructed.reason }, 'rejected a malformed forward-auth request');
-      sendError(reply, 'OFA_REQUEST_INVALID', false, reconstructed.reason, undefined);
-      metrics.recordDecision('invalid_request', 'OFA_REQUEST_INVALID', secondsSince(started));
-      return reply;
-    }
-    const original = reconstructed.request;
-    if (reconstructed.untrustedPeerForwarded === true) {
-      log.warn(
-        { peer: request.socket.remoteAddress },
-        'ignored X-Forwarded-* from a peer not in server.trustedProxies: if it is your proxy, add its address there (logged once per peer)',
+    return generation.track(async () => {
+      const reconstructed = reconstructOriginalRequest(
+        {
+          peerAddress: request.socket.remoteAddress,
+          method: request.method,
+          url: request.url,
+          headers: request.headers,
+          rawHeaders: request.raw.rawHeaders,
+          secure: request.protocol === 'https',
+        },
+        generation.isTrusted,
       );
-    }
-    const proxy = proxyKindOf(request.headers['x-forward-auth-proxy'], original.trustedForwarding);
-    const body = Buffer.isBuffer(request.body) ? request.body : undefined;
-    const nowMs = Math.round(now() * 1000);
-    const forwarded = { original, headers: request.headers, body, proxy, nowSeconds: Math.floor(nowMs / 1000), nowMs };
-    const span = tracing?.startDecision(name, {
-      method: original.method,
-      host: original.host,
-      headers: request.headers,
-      continueTrace: original.trustedForwarding,
-    });
-    const finish = (decided: Answer): FastifyReply => {
-      const answer = plainHttpCookies(runtime.config, runtime.log, original, decided);
+      if (!reconstructed.ok) {
+        runtime.log.info({ code: 'OFA_REQUEST_INVALID', reason: reconstructed.reason }, 'rejected a malformed forward-auth request');
+        sendError(reply, 'OFA_REQUEST_INVALID', false, reconstructed.reason, undefined);
+        metrics.recordDecision('invalid_request', 'OFA_REQUEST_INVALID', secondsSince(started));
+        return reply;
+      }
+      const original = reconstructed.request;
+      if (reconstructed.untrustedPeerForwarded === true) {
+        log.warn(
+          { peer: request.socket.remoteAddress },
+          'ignored X-Forwarded-* from a peer not in server.trustedProxies: if it is your proxy, add its address there (logged once per peer)',
+        );
+      }
+      const proxy = proxyKindOf(request.headers['x-forward-auth-proxy'], original.trustedForwarding);
+      const body = Buffer.isBuffer(request.body) ? request.body : undefined;
+      const span = tracing?.startDecision(name, {
+        method: original.method,
+        host: original.host,
+        headers: request.headers,
+        continueTrace: original.trustedForwarding,
+      });
+      const nowMs = Math.round(now() * 1000);
+      const forwarded = { original, headers: request.headers, body, proxy, nowSeconds: Math.floor(nowMs / 1000), nowMs };
+      let answer: Answer;
+      try {
+        answer = span === undefined ? await handleForwardAuth(runtime, forwarded) : await span.within(() => handleForwardAuth(runtime, forwarded));
+      } catch (error) {
+        // The error handler answers 500.
+        metrics.recordDecision('error', 'OFA_INTERNAL', secondsSince(started));
+        span?.end('error', 500, 'OFA_INTERNAL');
+        throw error;
+      }
+      answer = plainHttpCookies(runtime.config, runtime.log, original, answer);
       writeAnswer(reply, answer, proxy, wantsHtml(request));
       const seconds = secondsSince(started);
       const { outcome, code } = describeDecision(answer);
@@ -98,21 +106,6 @@ export function createForwardAuthHandler(deps: ForwardAuthRouteDeps): ForwardAut
         traceId: span?.traceId,
       });
       return reply;
-    };
-    // A signed-in cookie answered before: written without a promise or the in-flight count.
-    const remembered = rememberedAnswer(runtime, forwarded);
-    if (remembered !== undefined) return finish(remembered);
-    return generation.track(async () => {
-      let answer: Answer;
-      try {
-        answer = span === undefined ? await handleForwardAuth(runtime, forwarded) : await span.within(() => handleForwardAuth(runtime, forwarded));
-      } catch (error) {
-        // The error handler answers 500.
-        metrics.recordDecision('error', 'OFA_INTERNAL', secondsSince(started));
-        span?.end('error', 500, 'OFA_INTERNAL');
-        throw error;
-      }
-      return finish(answer);
     });
   };
 }
