@@ -1,22 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';
 import { forwardAuth, NAVIGATION_HEADERS, type ForwardAuthResult } from '../support/forward-auth-client.js';
-import { completeLogin, startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
-import { startService, type TestService } from '../support/service.js';
+import { completeLogin, TEST_APP_ORIGIN } from '../support/op.js';
+import type { TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const APP = TEST_APP_ORIGIN;
 
 describe('the callback', () => {
-  let op: DevProvider;
+  const stack = useStack({ service: { middlewares: ({ issuer }) => [{ name: 'test', issuer }] } });
   let service: TestService;
-
-  beforeAll(async () => {
-    op = await startTestProvider();
-    service = await startService({ middlewares: [{ name: 'test', issuer: op.issuer }] });
-  });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
+  beforeAll(() => {
+    ({ service } = stack());
   });
 
   async function startLogin(jar: CookieJar): Promise<ForwardAuthResult> {

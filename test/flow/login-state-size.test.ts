@@ -3,11 +3,12 @@
  * the Cookie header a login adds under 4 KB (Node answers 431 past 16 KB, nginx refuses a line
  * past 8 KB), the return address of a long URL is cut to its path, and such a login completes.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createCookieJar } from '../support/cookie-jar.js';
 import { forwardAuth, NAVIGATION_HEADERS } from '../support/forward-auth-client.js';
-import { completeLogin, startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
-import { startService, type TestService } from '../support/service.js';
+import { completeLogin, TEST_APP_ORIGIN } from '../support/op.js';
+import type { TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const APP = TEST_APP_ORIGIN;
 const COOKIE_BUDGET = 4096;
@@ -18,16 +19,10 @@ function longUrl(index: number, kilobytes: number): string {
 }
 
 describe('login-state cookies from navigations to long URLs', () => {
-  let op: DevProvider;
+  const stack = useStack({ service: { middlewares: ({ issuer }) => [{ name: 'test', issuer }] } });
   let service: TestService;
-
-  beforeAll(async () => {
-    op = await startTestProvider();
-    service = await startService({ middlewares: [{ name: 'test', issuer: op.issuer }] });
-  });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
+  beforeAll(() => {
+    ({ service } = stack());
   });
 
   const visit = (url: string, jar = createCookieJar()) => forwardAuth(service.authAddress(), { url, headers: NAVIGATION_HEADERS }, jar);

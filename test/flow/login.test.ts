@@ -1,30 +1,28 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createCookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS } from '../support/forward-auth-client.js';
-import { completeLogin, startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
-import { startService, type TestService } from '../support/service.js';
+import { completeLogin, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
+import type { TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const APP = TEST_APP_ORIGIN;
 const SESSION_COOKIES = ['test-session', 'pkce-session'];
 
 describe('an unauthenticated request', () => {
+  const stack = useStack({
+    service: {
+      middlewares: ({ issuer }) => [
+        { name: 'test', issuer, authParams: { prompt: '', ui_locales: 'en' }, scopes: ['openid', 'email'] },
+        { name: 'pkce', issuer, pkce: true },
+        { name: 'api', issuer, disableLogin: true },
+        { name: 'gated', issuer, loginUrl: '/login', postLoginRedirectUrl: '/welcome' },
+      ],
+    },
+  });
   let op: DevProvider;
   let service: TestService;
-
-  beforeAll(async () => {
-    op = await startTestProvider();
-    service = await startService({
-      middlewares: [
-        { name: 'test', issuer: op.issuer, authParams: { prompt: '', ui_locales: 'en' }, scopes: ['openid', 'email'] },
-        { name: 'pkce', issuer: op.issuer, pkce: true },
-        { name: 'api', issuer: op.issuer, disableLogin: true },
-        { name: 'gated', issuer: op.issuer, loginUrl: '/login', postLoginRedirectUrl: '/welcome' },
-      ],
-    });
-  });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
+  beforeAll(() => {
+    ({ op, service } = stack());
   });
 
   it('is answered 401 when login is disabled', async () => {
