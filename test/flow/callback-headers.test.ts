@@ -4,12 +4,13 @@
  * `Cache-Control: no-store` and `Referrer-Policy: no-referrer`. The callback URL holds a code and
  * a state; a page the browser loads next must not receive it in its Referer.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createCookieJar } from '../support/cookie-jar.js';
 import { forwardAuth, NAVIGATION_HEADERS, type ForwardAuthResult } from '../support/forward-auth-client.js';
-import { completeLogin, startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
+import { completeLogin, TEST_APP_ORIGIN } from '../support/op.js';
 import { findFreePort } from '../support/scripted-server.js';
-import { startService, TEST_SECRET, type TestService } from '../support/service.js';
+import { TEST_SECRET, type TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 import { createSealer } from '../../src/session/seal.js';
 import { sealLoginFlow } from '../../src/session/state-cookie.js';
 
@@ -21,24 +22,22 @@ function expectLeaksNothing(result: ForwardAuthResult, label: string): void {
 }
 
 describe('answers to the callback path', () => {
-  let op: DevProvider;
-  let service: TestService;
-
-  beforeAll(async () => {
+  const stack = useStack(async () => {
     const deadPort = await findFreePort();
-    op = await startTestProvider();
-    service = await startService({
-      awaitProviders: false,
-      middlewares: [
-        { name: 'test', issuer: op.issuer },
-        { name: 'down', issuer: `http://127.0.0.1:${deadPort}`, clientConfig: { timeoutSeconds: 1, maxRetries: 0 } },
-      ],
-    });
-    await service.app.middlewares.get('test')?.provider.ready();
+    return {
+      service: {
+        awaitProviders: false,
+        middlewares: ({ issuer }) => [
+          { name: 'test', issuer },
+          { name: 'down', issuer: `http://127.0.0.1:${deadPort}`, clientConfig: { timeoutSeconds: 1, maxRetries: 0 } },
+        ],
+      },
+    };
   });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
+  let service: TestService;
+  beforeAll(async () => {
+    ({ service } = stack());
+    await service.app.middlewares.get('test')?.provider.ready();
   });
 
   const visit = (url: string, jar = createCookieJar(), accept = NAVIGATION_HEADERS.accept ?? '', name = 'test') =>

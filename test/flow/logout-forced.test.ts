@@ -2,11 +2,12 @@
  * Logout cannot be forced from another site: an unsafe-method logout needs the CSRF token when csrf
  * is on, and a cross-site logout navigation gets a page to confirm on instead of ending the session.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { CookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthOptions, type ForwardAuthResult } from '../support/forward-auth-client.js';
-import { startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
-import { startService, type TestService } from '../support/service.js';
+import { TEST_APP_ORIGIN } from '../support/op.js';
+import type { TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const APP = TEST_APP_ORIGIN;
 const CSRF_COOKIE = 'traefikee-csrf-token';
@@ -14,25 +15,22 @@ const HEADER = 'TraefikHub-Csrf-Token';
 const TRAEFIK: ForwardAuthOptions = { addAuthCookiesToResponse: ['csrf-session', 'plain-session', CSRF_COOKIE], authResponseHeaders: ['X-User'], preserveRequestMethod: true };
 
 describe('a logout another site tries to force', () => {
-  let op: DevProvider;
-  let service: TestService;
-
-  beforeAll(async () => {
-    op = await startTestProvider({ rpInitiatedLogout: false });
-    const session = (name: string) => ({
-      name: `${name}-session`, path: '/', domain: undefined, sameSite: 'lax' as const, httpOnly: true, secure: false,
-      expiry: 3600, maxLifetime: undefined, sliding: true, refresh: true, store: undefined,
-    });
-    service = await startService({
-      middlewares: [
-        { name: 'csrf', issuer: op.issuer, csrf: { secure: false, headerName: HEADER }, logoutUrl: '/logout', postLogoutRedirectUrl: '/bye', forwardHeaders: { 'X-User': 'sub' }, session: session('csrf') },
-        { name: 'plain', issuer: op.issuer, logoutUrl: '/logout', postLogoutRedirectUrl: '/bye', forwardHeaders: { 'X-User': 'sub' }, session: session('plain') },
-      ],
-    });
+  const session = (name: string) => ({
+    name: `${name}-session`, path: '/', domain: undefined, sameSite: 'lax' as const, httpOnly: true, secure: false,
+    expiry: 3600, maxLifetime: undefined, sliding: true, refresh: true, store: undefined,
   });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
+  const stack = useStack({
+    provider: { rpInitiatedLogout: false },
+    service: {
+      middlewares: ({ issuer }) => [
+        { name: 'csrf', issuer, csrf: { secure: false, headerName: HEADER }, logoutUrl: '/logout', postLogoutRedirectUrl: '/bye', forwardHeaders: { 'X-User': 'sub' }, session: session('csrf') },
+        { name: 'plain', issuer, logoutUrl: '/logout', postLogoutRedirectUrl: '/bye', forwardHeaders: { 'X-User': 'sub' }, session: session('plain') },
+      ],
+    },
+  });
+  let service: TestService;
+  beforeAll(() => {
+    ({ service } = stack());
   });
 
   async function signedIn(name: string): Promise<CookieJar> {

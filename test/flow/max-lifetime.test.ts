@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { CookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthOptions } from '../support/forward-auth-client.js';
-import { startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
-import { startService, type TestService } from '../support/service.js';
+import { TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
+import type { TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const APP = TEST_APP_ORIGIN;
 const EXPIRY = 1000;
@@ -14,21 +15,19 @@ function sessionOptions(name: string, maxLifetime: number | undefined) {
 }
 
 describe('session.maxLifetime', () => {
+  const stack = useStack({
+    provider: { ttl: { AccessToken: 86400, IdToken: 86400 } },
+    service: {
+      middlewares: ({ issuer }) => [
+        { name: 'capped', issuer, forwardHeaders: { 'X-User': 'sub' }, session: sessionOptions('capped', MAX_LIFETIME) },
+        { name: 'open', issuer, forwardHeaders: { 'X-User': 'sub' }, session: sessionOptions('open', undefined) },
+      ],
+    },
+  });
   let op: DevProvider;
   let service: TestService;
-
-  beforeAll(async () => {
-    op = await startTestProvider({ ttl: { AccessToken: 86400, IdToken: 86400 } });
-    service = await startService({
-      middlewares: [
-        { name: 'capped', issuer: op.issuer, forwardHeaders: { 'X-User': 'sub' }, session: sessionOptions('capped', MAX_LIFETIME) },
-        { name: 'open', issuer: op.issuer, forwardHeaders: { 'X-User': 'sub' }, session: sessionOptions('open', undefined) },
-      ],
-    });
-  });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
+  beforeAll(() => {
+    ({ op, service } = stack());
   });
 
   async function login(name: string): Promise<CookieJar> {

@@ -3,12 +3,13 @@
  * builds a new store (the secrets rotated with the old one kept, as the README says to do, or
  * another session.expiry) must not open a cookie that was logged out before it.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Config, MiddlewareConfig } from '../../src/config/types.js';
 import { createCookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS } from '../support/forward-auth-client.js';
-import { startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
-import { startService, TEST_SECRET, type TestService } from '../support/service.js';
+import { TEST_APP_ORIGIN } from '../support/op.js';
+import { TEST_SECRET, type TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const NAME = 'reloaded';
 const COOKIES = { addAuthCookiesToResponse: [`${NAME}-session`] };
@@ -16,25 +17,21 @@ const API = { accept: 'application/json', 'sec-fetch-mode': 'cors', 'sec-fetch-d
 const NEW_SECRET = 'a-rotated-secret-that-is-long-enough-987654';
 
 describe('a logged-out cookie across configuration reloads', () => {
-  let op: DevProvider;
-  let service: TestService;
-
-  beforeAll(async () => {
-    op = await startTestProvider();
-    service = await startService({
-      middlewares: [
+  const stack = useStack({
+    service: {
+      middlewares: ({ issuer }) => [
         {
           name: NAME,
-          issuer: op.issuer,
+          issuer,
           logoutUrl: '/logout',
           session: { name: `${NAME}-session`, path: '/', domain: undefined, sameSite: 'lax', httpOnly: true, secure: false, expiry: 86400, sliding: false, refresh: true, maxLifetime: undefined, store: undefined },
         },
       ],
-    });
+    },
   });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
+  let service: TestService;
+  beforeAll(() => {
+    ({ service } = stack());
   });
 
   async function reload(server: Partial<Config['server']>, session: Partial<MiddlewareConfig['session']> = {}): Promise<void> {
