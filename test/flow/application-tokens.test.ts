@@ -6,11 +6,12 @@
  */
 import { decodeJwt } from 'jose';
 import { request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, type ForwardAuthOptions } from '../support/forward-auth-client.js';
-import { startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT_ID, type DevProvider } from '../support/op.js';
-import { startService, type TestService } from '../support/service.js';
+import { TEST_APP_ORIGIN, TEST_CLIENT_ID } from '../support/op.js';
+import type { TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const APP = TEST_APP_ORIGIN;
 const ACCESS_TOKEN_TTL = 120;
@@ -22,22 +23,19 @@ const TRAEFIK: ForwardAuthOptions = {
 };
 const API = { accept: 'application/json', 'sec-fetch-mode': 'cors', 'sec-fetch-dest': 'empty' };
 
-let op: DevProvider;
-let service: TestService;
-
-beforeAll(async () => {
-  op = await startTestProvider({ ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 86400 }, rotateRefreshToken: true, jwtAccessTokens: true });
-  service = await startService({
-    middlewares: [
-      { name: 'tokens', issuer: op.issuer, forwardHeaders: FORWARD_HEADERS, applicationTokens: TOKENS, userinfoUrl: '/oauth2/userinfo', allowCorsPreflight: true },
-      { name: 'plain', issuer: op.issuer, forwardHeaders: FORWARD_HEADERS, userinfoUrl: '/oauth2/userinfo' },
-      { name: 'admins', issuer: op.issuer, forwardHeaders: FORWARD_HEADERS, applicationTokens: TOKENS, claims: 'Contains(`groups`, `nobody`)' },
+const stack = useStack({
+  provider: { ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 86400 }, rotateRefreshToken: true, jwtAccessTokens: true },
+  service: {
+    middlewares: ({ issuer }) => [
+      { name: 'tokens', issuer, forwardHeaders: FORWARD_HEADERS, applicationTokens: TOKENS, userinfoUrl: '/oauth2/userinfo', allowCorsPreflight: true },
+      { name: 'plain', issuer, forwardHeaders: FORWARD_HEADERS, userinfoUrl: '/oauth2/userinfo' },
+      { name: 'admins', issuer, forwardHeaders: FORWARD_HEADERS, applicationTokens: TOKENS, claims: 'Contains(`groups`, `nobody`)' },
     ],
-  });
+  },
 });
-afterAll(async () => {
-  await service?.stop();
-  await op?.stop();
+let service: TestService;
+beforeAll(() => {
+  ({ service } = stack());
 });
 
 async function login(name: string, user = 'alice'): Promise<CookieJar> {

@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BROWSER_COOKIE_AGE_SECONDS } from '../../src/session/session-cookies.js';
 import { createCookieJar, type CookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, type ForwardAuthOptions, type ForwardAuthResult } from '../support/forward-auth-client.js';
-import { startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT, type DevProvider } from '../support/op.js';
-import { startService, type TestService } from '../support/service.js';
+import { TEST_APP_ORIGIN, TEST_CLIENT } from '../support/op.js';
+import type { TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const APP = TEST_APP_ORIGIN;
 const SECURE_APP = APP.replace(/^http:/, 'https:');
@@ -40,33 +41,30 @@ function csrfValue(jar: CookieJar): string {
 }
 
 describe('CSRF protection (signed double submit cookie)', () => {
-  let op: DevProvider;
-  let service: TestService;
-
-  beforeAll(async () => {
-    op = await startTestProvider({
+  const session = (name: string, overrides: Record<string, unknown> = {}) => ({
+    name: `${name}-session`, path: '/', domain: undefined, sameSite: 'lax' as const, httpOnly: true, secure: false,
+    expiry: SESSION_EXPIRY, maxLifetime: undefined, sliding: true, refresh: true, store: undefined, ...overrides,
+  });
+  const csrf = { secure: false, headerName: HEADER };
+  const stack = useStack({
+    provider: {
       ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 86400 },
       rotateRefreshToken: false,
       clients: [{ ...TEST_CLIENT, redirect_uris: [...TEST_CLIENT.redirect_uris, `${SECURE_APP}/callback`] }],
-    });
-    const session = (name: string, overrides: Record<string, unknown> = {}) => ({
-      name: `${name}-session`, path: '/', domain: undefined, sameSite: 'lax' as const, httpOnly: true, secure: false,
-      expiry: SESSION_EXPIRY, maxLifetime: undefined, sliding: true, refresh: true, store: undefined, ...overrides,
-    });
-    const csrf = { secure: false, headerName: HEADER };
-    service = await startService({
-      middlewares: [
-        { name: 'csrf', issuer: op.issuer, csrf, logoutUrl: '/logout', forwardHeaders: { 'X-User': 'sub' }, session: session('csrf') },
-        { name: 'custom', issuer: op.issuer, csrf: { secure: true, headerName: 'X-My-Csrf' }, forwardHeaders: { 'X-User': 'sub' }, session: session('custom', { secure: true }) },
-        { name: 'norefresh', issuer: op.issuer, csrf, session: session('norefresh', { refresh: false }) },
-        { name: 'fixed', issuer: op.issuer, csrf, session: session('fixed', { expiry: 200, sliding: false }) },
-        { name: 'off', issuer: op.issuer, forwardHeaders: { 'X-User': 'sub' }, session: session('off') },
+    },
+    service: {
+      middlewares: ({ issuer }) => [
+        { name: 'csrf', issuer, csrf, logoutUrl: '/logout', forwardHeaders: { 'X-User': 'sub' }, session: session('csrf') },
+        { name: 'custom', issuer, csrf: { secure: true, headerName: 'X-My-Csrf' }, forwardHeaders: { 'X-User': 'sub' }, session: session('custom', { secure: true }) },
+        { name: 'norefresh', issuer, csrf, session: session('norefresh', { refresh: false }) },
+        { name: 'fixed', issuer, csrf, session: session('fixed', { expiry: 200, sliding: false }) },
+        { name: 'off', issuer, forwardHeaders: { 'X-User': 'sub' }, session: session('off') },
       ],
-    });
+    },
   });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
+  let service: TestService;
+  beforeAll(() => {
+    ({ service } = stack());
   });
 
   async function login(name = 'csrf', user = 'alice', app = APP) {

@@ -3,37 +3,35 @@
  * reused while its cookie comes back: a configuration reload must still change them at once,
  * for the same cookie, in both directions.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Config, MiddlewareConfig } from '../../src/config/types.js';
 import { type CookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthOptions } from '../support/forward-auth-client.js';
-import { startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
-import { startService, type TestService } from '../support/service.js';
+import { TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
+import type { TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const TRAEFIK: ForwardAuthOptions = { addAuthCookiesToResponse: ['verdict-session'], authResponseHeaders: ['X-User', 'X-Subject'] };
 const API = { accept: 'application/json', 'sec-fetch-mode': 'cors', 'sec-fetch-dest': 'empty' };
 
 describe('a signed-in session across configuration reloads', () => {
-  let op: DevProvider;
-  let service: TestService;
-
-  beforeAll(async () => {
-    op = await startTestProvider();
-    service = await startService({
-      middlewares: [
+  const stack = useStack({
+    service: {
+      middlewares: ({ issuer }) => [
         {
           name: 'verdict',
-          issuer: op.issuer,
+          issuer,
           claims: 'Equals(`sub`, `alice`)',
           forwardHeaders: { 'X-User': 'sub' },
           session: { name: 'verdict-session', path: '/', domain: undefined, sameSite: 'lax', httpOnly: true, secure: false, expiry: 86400, sliding: false, refresh: true, maxLifetime: undefined, store: undefined },
         },
       ],
-    });
+    },
   });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
+  let op: DevProvider;
+  let service: TestService;
+  beforeAll(() => {
+    ({ op, service } = stack());
   });
 
   function reloadWith(change: Partial<MiddlewareConfig>): Promise<void> {

@@ -2,11 +2,12 @@
  * The signed-in check answers a cookie it answered before from its verdict cache: these are the
  * answers that must not come from it, through the service and the real provider.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createCookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS } from '../support/forward-auth-client.js';
-import { startTestProvider, TEST_APP_ORIGIN, type DevProvider } from '../support/op.js';
-import { startService, type TestService } from '../support/service.js';
+import { TEST_APP_ORIGIN } from '../support/op.js';
+import type { TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const APP = TEST_APP_ORIGIN;
 const API = { accept: 'application/json' };
@@ -17,23 +18,19 @@ function session(name: string, overrides: Record<string, unknown> = {}) {
 }
 
 describe('the verdict cache of the signed-in check', () => {
-  let op: DevProvider;
-  let service: TestService;
-
-  beforeAll(async () => {
-    op = await startTestProvider();
-    service = await startService({
-      middlewares: [
-        { name: 'plain', issuer: op.issuer, logoutUrl: '/logout', forwardHeaders: { 'X-User': 'sub' }, session: session('plain') },
-        { name: 'csrf', issuer: op.issuer, csrf: { secure: false, headerName: CSRF_HEADER }, forwardHeaders: { 'X-User': 'sub' }, session: session('csrf') },
-        { name: 'sliding', issuer: op.issuer, forwardHeaders: { 'X-User': 'sub' }, session: session('sliding', { sliding: true, expiry: 100 }) },
-        { name: 'login', issuer: op.issuer, loginUrl: '/login', postLoginRedirectUrl: '/home', forwardHeaders: { 'X-User': 'sub' }, session: session('login') },
+  const stack = useStack({
+    service: {
+      middlewares: ({ issuer }) => [
+        { name: 'plain', issuer, logoutUrl: '/logout', forwardHeaders: { 'X-User': 'sub' }, session: session('plain') },
+        { name: 'csrf', issuer, csrf: { secure: false, headerName: CSRF_HEADER }, forwardHeaders: { 'X-User': 'sub' }, session: session('csrf') },
+        { name: 'sliding', issuer, forwardHeaders: { 'X-User': 'sub' }, session: session('sliding', { sliding: true, expiry: 100 }) },
+        { name: 'login', issuer, loginUrl: '/login', postLoginRedirectUrl: '/home', forwardHeaders: { 'X-User': 'sub' }, session: session('login') },
       ],
-    });
+    },
   });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
+  let service: TestService;
+  beforeAll(() => {
+    ({ service } = stack());
   });
 
   async function signedIn(name: string, page = `${APP}/`) {
