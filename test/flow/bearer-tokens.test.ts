@@ -7,13 +7,14 @@
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { BearerTokensConfig } from '../../src/config/types.js';
 import { createCookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthResult } from '../support/forward-auth-client.js';
 import { startTestProvider, TEST_APP_ORIGIN, TEST_CLIENT, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
 import { obtainScriptTokens, revokeAtProvider, type ScriptClient } from '../support/script-tokens.js';
 import { startService, type TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const APP = TEST_APP_ORIGIN;
 /** Another application registered at the same provider, whose tokens are not for this API. */
@@ -54,35 +55,35 @@ function unsignedToken(payload: Record<string, unknown>): string {
 
 describe('JWT access tokens (RFC 9068)', () => {
   let signingKey: JWK;
+  const stack = useStack(async () => {
+    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+    signingKey = { ...(await exportJWK(privateKey)), kid: 'test-signing-key', alg: 'RS256', use: 'sig' };
+    return {
+      provider: { jwtAccessTokens: true, signingKeys: [signingKey] },
+      service: {
+        middlewares: ({ issuer, op: { resource = '' } }) => [
+          { name: 'jwt', issuer, claims: RULE, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences: [resource] }) },
+          { name: 'pass', issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences: [resource], passToApplication: true }) },
+          { name: 'elsewhere', issuer, bearerTokens: bearerTokens({ audiences: ['https://other.example.test/api'] }) },
+          { name: 'plain', issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences: [resource], allowPlainJwt: true }) },
+          // The natural Keycloak and Entra ID setup: plain JWTs, and the client ID among the audiences.
+          {
+            name: 'plain-client',
+            issuer,
+            forwardHeaders: FORWARD,
+            bearerTokens: bearerTokens({ audiences: [resource, TEST_CLIENT_ID], allowPlainJwt: true }),
+          },
+          { name: 'sessions-only', issuer, forwardHeaders: FORWARD },
+        ],
+      },
+    };
+  });
   let op: DevProvider;
   let resource: string;
   let service: TestService;
-
-  beforeAll(async () => {
-    const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-    signingKey = { ...(await exportJWK(privateKey)), kid: 'test-signing-key', alg: 'RS256', use: 'sig' };
-    op = await startTestProvider({ jwtAccessTokens: true, signingKeys: [signingKey] });
+  beforeAll(() => {
+    ({ op, service } = stack());
     resource = op.resource ?? '';
-    service = await startService({
-      middlewares: [
-        { name: 'jwt', issuer: op.issuer, claims: RULE, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences: [resource] }) },
-        { name: 'pass', issuer: op.issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences: [resource], passToApplication: true }) },
-        { name: 'elsewhere', issuer: op.issuer, bearerTokens: bearerTokens({ audiences: ['https://other.example.test/api'] }) },
-        { name: 'plain', issuer: op.issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences: [resource], allowPlainJwt: true }) },
-        // The natural Keycloak and Entra ID setup: plain JWTs, and the client ID among the audiences.
-        {
-          name: 'plain-client',
-          issuer: op.issuer,
-          forwardHeaders: FORWARD,
-          bearerTokens: bearerTokens({ audiences: [resource, TEST_CLIENT_ID], allowPlainJwt: true }),
-        },
-        { name: 'sessions-only', issuer: op.issuer, forwardHeaders: FORWARD },
-      ],
-    });
-  });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
   });
 
   /** A token signed with the provider's own key, so that only the claim under test is wrong. */
@@ -276,30 +277,28 @@ describe('JWT access tokens (RFC 9068)', () => {
 });
 
 describe('opaque access tokens (RFC 7662 introspection)', () => {
+  const audiences = ['https://api.example.test'];
+  // oidc-provider's opaque tokens carry no audience: the client whose tokens are accepted is named.
+  const clientsWithoutAudience = [TEST_CLIENT_ID];
+  const stack = useStack({
+    provider: { clients: [TEST_CLIENT, OTHER_CLIENT] },
+    service: {
+      middlewares: ({ issuer }) => [
+        { name: 'cached', issuer, claims: RULE, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences, introspection: { cacheSeconds: 30, clientsWithoutAudience } }) },
+        { name: 'uncached', issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences, introspection: { cacheSeconds: 0, clientsWithoutAudience } }) },
+        { name: 'jwt-only', issuer, bearerTokens: bearerTokens({ audiences }) },
+        { name: 'no-clients', issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences, introspection: { cacheSeconds: 0 } }) },
+      ],
+    },
+  });
   let op: DevProvider;
   let service: TestService;
   const introspections: string[] = [];
-
-  beforeAll(async () => {
-    op = await startTestProvider({ clients: [TEST_CLIENT, OTHER_CLIENT] });
+  beforeAll(() => {
+    ({ op, service } = stack());
     op.server.on('request', (incoming: IncomingMessage) => {
       if ((incoming.url ?? '').startsWith('/token/introspection')) introspections.push(incoming.headers.authorization?.startsWith('Basic ') === true ? 'basic' : 'other');
     });
-    const audiences = ['https://api.example.test'];
-    // oidc-provider's opaque tokens carry no audience: the client whose tokens are accepted is named.
-    const clientsWithoutAudience = [TEST_CLIENT_ID];
-    service = await startService({
-      middlewares: [
-        { name: 'cached', issuer: op.issuer, claims: RULE, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences, introspection: { cacheSeconds: 30, clientsWithoutAudience } }) },
-        { name: 'uncached', issuer: op.issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences, introspection: { cacheSeconds: 0, clientsWithoutAudience } }) },
-        { name: 'jwt-only', issuer: op.issuer, bearerTokens: bearerTokens({ audiences }) },
-        { name: 'no-clients', issuer: op.issuer, forwardHeaders: FORWARD, bearerTokens: bearerTokens({ audiences, introspection: { cacheSeconds: 0 } }) },
-      ],
-    });
-  });
-  afterAll(async () => {
-    await service?.stop();
-    await op?.stop();
   });
 
   it('lets a script in with the same rule and forwarded headers as the browser session, asking the provider with the client credentials', async () => {

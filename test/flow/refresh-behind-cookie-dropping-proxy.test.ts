@@ -4,12 +4,13 @@
  * traefik-v2`), a background request with an expired access token does not refresh a cookie
  * session; a page load does, on a 302. With sessions in Redis the refresh happens as before.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { CookieJar } from '../support/cookie-jar.js';
 import { browserLogin, forwardAuth, NAVIGATION_HEADERS, type ForwardAuthOptions } from '../support/forward-auth-client.js';
-import { startTestProvider, TEST_APP_ORIGIN, type DevProvider, countGrants, type GrantCounter } from '../support/op.js';
-import { startRedisServer, type RedisServer } from '../support/redis.js';
-import { makeRedisMiddlewareConfig, makeRedisStoreConfig, makeServiceConfig, startRestartableService, type RestartableService } from '../support/redis-service.js';
+import { TEST_APP_ORIGIN, countGrants, type GrantCounter } from '../support/op.js';
+import { makeRedisMiddlewareConfig, makeRedisStoreConfig } from '../support/redis-service.js';
+import type { TestService } from '../support/service.js';
+import { useStack } from '../support/stack.js';
 
 const APP = TEST_APP_ORIGIN;
 const ACCESS_TOKEN_TTL = 60;
@@ -18,26 +19,21 @@ const V2_HEADER = { 'x-forward-auth-proxy': 'traefik-v2' };
 const API_HEADERS = { accept: 'application/json', 'sec-fetch-mode': 'cors', 'sec-fetch-dest': 'empty', ...V2_HEADER };
 
 describe('an expired access token behind Traefik v2.11', () => {
-  let op: DevProvider;
-  let redis: RedisServer;
-  let service: RestartableService;
-  let grants: GrantCounter;
-
-  beforeAll(async () => {
-    op = await startTestProvider({ ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 86_400 }, rotateRefreshToken: true });
-    grants = countGrants(op);
-    redis = await startRedisServer();
-    const storeConfig = makeRedisStoreConfig({ endpoints: [redis.address] });
-    const redisMiddleware = makeRedisMiddlewareConfig(storeConfig, { name: 'redis', issuer: op.issuer, forwardHeaders: { 'X-User': 'sub' } });
-    const cookieMiddleware = { ...makeRedisMiddlewareConfig(storeConfig, { name: 'cookie', issuer: op.issuer, forwardHeaders: { 'X-User': 'sub' } }) };
-    service = await startRestartableService(
-      makeServiceConfig([redisMiddleware, { ...cookieMiddleware, session: { ...cookieMiddleware.session, store: undefined } }]),
-    );
+  const stack = useStack({
+    provider: { ttl: { AccessToken: ACCESS_TOKEN_TTL, IdToken: 86_400 }, rotateRefreshToken: true },
+    redis: true,
+    service: {
+      middlewares: ({ issuer, redis }) => [
+        makeRedisMiddlewareConfig(makeRedisStoreConfig({ endpoints: [redis?.address ?? ''] }), { name: 'redis', issuer, forwardHeaders: { 'X-User': 'sub' } }),
+        { name: 'cookie', issuer, forwardHeaders: { 'X-User': 'sub' } },
+      ],
+    },
   });
-  afterAll(async () => {
-    await service?.stop();
-    await redis?.destroy();
-    await op?.stop();
+  let service: TestService;
+  let grants: GrantCounter;
+  beforeAll(() => {
+    ({ service } = stack());
+    grants = countGrants(stack().op);
   });
 
   async function login(name: string): Promise<CookieJar> {
