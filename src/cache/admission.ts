@@ -26,8 +26,10 @@ export function createAdmissionFilter(window: number): AdmissionFilter {
   if (!Number.isInteger(window) || window < 1) throw new TypeError('admission window must be a positive integer');
   const words = Math.max(32, Math.ceil((window * BITS_PER_KEY) / 32));
   const bits = words * 32;
-  let current = new Uint32Array(words);
-  let previous = new Uint32Array(words);
+  // Allocated on the first offer: caches consult the filter only once full, and a service with a
+  // thousand middlewares should not carry a thousand filters for caches that never fill.
+  let current: Uint32Array | undefined;
+  let previous: Uint32Array | undefined;
   let offered = 0;
 
   const has = (filter: Uint32Array, at: number): boolean => ((filter[at >>> 5] ?? 0) & (1 << (at & 31))) !== 0;
@@ -37,6 +39,8 @@ export function createAdmissionFilter(window: number): AdmissionFilter {
 
   return {
     offer(key) {
+      current ??= new Uint32Array(words);
+      previous ??= new Uint32Array(words);
       const hash = fnv1a(key);
       const first = mix(hash) % bits;
       const second = mix(hash ^ 0x9e3779b9) % bits;

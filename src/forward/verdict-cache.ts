@@ -5,9 +5,9 @@ import type { Answer } from './answer.js';
 export type AllowAnswer = Extract<Answer, { kind: 'allow' }>;
 
 /**
- * The signed-in check's answers, kept per middleware runtime and keyed by the raw session cookie
- * value, so a request whose cookie was answered before costs a lookup: no decryption, no claims
- * rule, no header building. An entry is the answer for as long as nothing that decided it moves:
+ * The signed-in check's answers, kept per middleware runtime for each session cookie value, so a
+ * request whose cookie was answered before costs a lookup: no decryption, no claims rule, no
+ * header building. An entry is the answer for as long as nothing that decided it moves:
  *  - time: `freshUntilSeconds` is the first moment the session needs something (expiry, refresh,
  *    sliding renewal, maxLifetime);
  *  - revocations: the store's epoch moves with every logout, back-channel logout and max-lifetime
