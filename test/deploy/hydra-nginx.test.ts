@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { enableBackchannelLogout, SNIPPET_PATH } from '../../deploy/demo/nginx-conf.js';
 import { startEchoUpstream, type EchoUpstream } from '../../deploy/demo/echo-upstream.js';
 import { startHydra, type RunningHydra } from '../support/hydra.js';
-import { findFreePort } from '../support/scripted-server.js';
+import { reservePort } from '../support/scripted-server.js';
 import { startService, type TestService } from '../support/service.js';
 import { API_CALLER, APP_MIDDLEWARE, PKJWT_MIDDLEWARE, registerHydraSites, type HydraSites } from './hydra-bed.js';
 import {
@@ -33,13 +33,16 @@ let sites: HydraSites;
 let bed: HydraBed;
 
 beforeAll(async () => {
-  const servicePort = await findFreePort();
+  // Held until the service binds it: Hydra takes seconds to start, and other test files bind ports meanwhile.
+  const reserved = await reservePort();
+  const servicePort = reserved.port;
   upstream = await startEchoUpstream();
   hydra = await startHydra({ accessTokenTtl: `${ACCESS_TOKEN_TTL_SECONDS}s` });
   const upstreams = { authAddress: `127.0.0.1:${servicePort}`, appAddress: `127.0.0.1:${upstream.port}` };
   appNginx = await startNginx({ ...upstreams, middleware: APP_MIDDLEWARE, snippet: enableBackchannelLogout(readFileSync(SNIPPET_PATH, 'utf8')) });
   pkjwtNginx = await startNginx({ ...upstreams, middleware: PKJWT_MIDDLEWARE });
   sites = await registerHydraSites(hydra, appNginx.url, pkjwtNginx.url);
+  await reserved.release();
   service = await startService({ port: servicePort, trustedProxies: ['127.0.0.1/32'], middlewares: sites.middlewares });
   bed = { hydra, service };
 });

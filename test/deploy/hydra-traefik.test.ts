@@ -11,7 +11,7 @@ import { Agent, getGlobalDispatcher, setGlobalDispatcher, type Dispatcher } from
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../../deploy/demo/echo-upstream.js';
 import { startHydra, type RunningHydra } from '../support/hydra.js';
-import { findFreePort } from '../support/scripted-server.js';
+import { reservePort } from '../support/scripted-server.js';
 import { startService, type TestService } from '../support/service.js';
 import { createTestPki, type TestPki } from '../support/tls.js';
 import { API_CALLER, APP_MIDDLEWARE, PKJWT_MIDDLEWARE, registerHydraSites, type HydraSites } from './hydra-bed.js';
@@ -49,8 +49,11 @@ beforeAll(async () => {
   setGlobalDispatcher(new Agent({ connect: { ca: pki.ca } }));
   // Hydra posts its logout tokens to Traefik over HTTPS too.
   hydra = await startHydra({ accessTokenTtl: `${ACCESS_TOKEN_TTL_SECONDS}s`, caFile: join(pki.dir, 'ca.crt') });
-  const [servicePort, appPort, pkjwtPort] = [await findFreePort(), await findFreePort(), await findFreePort()];
+  // Held until their servers bind them: other test files bind ports meanwhile.
+  const [serviceReserved, appReserved, pkjwtReserved] = [await reservePort(), await reservePort(), await reservePort()];
+  const [servicePort, appPort, pkjwtPort] = [serviceReserved.port, appReserved.port, pkjwtReserved.port];
   sites = await registerHydraSites(hydra, `https://127.0.0.1:${appPort}`, `https://127.0.0.1:${pkjwtPort}`);
+  await serviceReserved.release();
   service = await startService({ port: servicePort, trustedProxies: ['127.0.0.1/32'], middlewares: sites.middlewares });
   bed = { hydra, service };
   const dynamic = renderDynamic(
@@ -59,6 +62,7 @@ beforeAll(async () => {
     ['bearer-tokens', 'backchannel-forward-body'],
   );
   const certificate = { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca };
+  await Promise.all([appReserved.release(), pkjwtReserved.release()]);
   appTraefik = await startTraefik({ peer: 'traefik-v3', dynamic: forMiddleware(dynamic, APP_MIDDLEWARE), certificate, underscoreHeadersStrategy: 'delete', port: appPort });
   pkjwtTraefik = await startTraefik({ peer: 'traefik-v3', dynamic: forMiddleware(dynamic, PKJWT_MIDDLEWARE), certificate, underscoreHeadersStrategy: 'delete', port: pkjwtPort });
 });

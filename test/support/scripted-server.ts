@@ -77,6 +77,25 @@ export async function findFreePort(): Promise<number> {
   return port;
 }
 
+export interface ReservedPort {
+  readonly port: number;
+  /** Frees the port for the server about to bind it. */
+  release(): Promise<void>;
+}
+
+/**
+ * A free port held by a listener until release(). A port from findFreePort is free only until
+ * someone binds it, and test files run side by side: where seconds pass between choosing a port
+ * and binding it (a provider starting, proxies configured with the address first), hold it.
+ */
+export async function reservePort(): Promise<ReservedPort> {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = holder.address() as AddressInfo;
+  let released: Promise<void> | undefined;
+  return { port, release: () => (released ??= new Promise<void>((resolve) => holder.close(() => resolve()))) };
+}
+
 export function discoveryDocument(issuer: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     issuer,

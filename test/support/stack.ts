@@ -11,7 +11,7 @@ import { proxyOrigin, startProxy, type ProxySpec, type RunningProxy } from '../d
 import type { MiddlewareOverrides } from './middleware-config.js';
 import { startTestProvider, TEST_CLIENT, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevClient, type DevProvider, type TestProviderOptions } from './op.js';
 import { startRedisServer, type RedisServer, type RedisServerOptions } from './redis.js';
-import { findFreePort } from './scripted-server.js';
+import { reservePort, type ReservedPort } from './scripted-server.js';
 import { startService, type TestService, type TestServiceOptions } from './service.js';
 
 /** The middleware a proxy asks (/auth/app) unless its spec names another: the shipped recipes' own. */
@@ -90,8 +90,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     // The provider must know each proxy's callback URL, the service the provider's issuer, and a
     // proxy the service's address: the proxies' ports are chosen first and the proxies started
     // last (Traefik logs an error for every call to a service that is not listening yet).
-    const proxyPorts: number[] = [];
-    for (const _spec of proxySpecs) proxyPorts.push(await findFreePort());
+    // Held until the proxies start: other test files bind ports while the provider and service start.
+    const reserved: ReservedPort[] = [];
+    for (const _spec of proxySpecs) reserved.push(await reservePort());
+    stops.push(() => Promise.all(reserved.map((port) => port.release())).then(() => undefined));
+    const proxyPorts = reserved.map((port) => port.port);
     const sites = proxySpecs.map((spec, index) => proxyOrigin(spec, proxyPorts[index] ?? 0));
 
     const { clients, ...provider } = options.provider ?? {};
@@ -104,6 +107,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     const authAddress = new URL(service.origin).host;
     const upstreams = { authAddress, appAddress: `127.0.0.1:${upstream?.port ?? 0}`, middleware: PROXIED_MIDDLEWARE };
+    await Promise.all(reserved.map((port) => port.release()));
     // Side by side: each proxy's start is mostly waiting for it to listen.
     const started = await Promise.allSettled(proxySpecs.map((spec, index) => startProxy(spec, upstreams, proxyPorts[index] ?? 0)));
     const proxies: RunningProxy[] = [];
