@@ -20,7 +20,7 @@ import { startEchoUpstream, type EchoUpstream, type EchoedRequest } from '../../
 import { renderNginxConf } from '../../deploy/demo/nginx-conf.js';
 import { ERROR_TABLE, type ErrorCode } from '../../src/errors.js';
 import { startTestProvider, TEST_CLIENT_ID, TEST_CLIENT_SECRET, type DevProvider } from '../support/op.js';
-import { findFreePort } from '../support/scripted-server.js';
+import { reservePort } from '../support/scripted-server.js';
 import { startService, type TestService } from '../support/service.js';
 import { loginThroughProxy, type HttpBrowser } from './http-browser.js';
 import { startNginx, type RunningNginx } from './nginx-process.js';
@@ -428,7 +428,9 @@ describe('the micro-cache recipe in front of the real service', () => {
   let shipped: RunningNginx;
 
   beforeAll(async () => {
-    const servicePort = await findFreePort();
+    // Held until the service binds it: two nginx and a provider start first.
+    const reserved = await reservePort();
+    const servicePort = reserved.port;
     upstream = await startEchoUpstream();
     const addresses = { authAddress: `127.0.0.1:${servicePort}`, appAddress: `127.0.0.1:${upstream.port}`, middleware: MIDDLEWARE };
     nginx = await startNginx({ ...addresses, snippet: variant(LONG_TTL_SECONDS) });
@@ -444,6 +446,7 @@ describe('the micro-cache recipe in front of the real service', () => {
         },
       ],
     });
+    await reserved.release();
     service = await startService({
       port: servicePort,
       trustedProxies: ['127.0.0.1/32'],
