@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { startDevProvider, type DevProvider } from '../../../deploy/demo/dev-provider.js';
 import { startRedisServer } from '../../support/redis.js';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { reservePort, type ReservedPort } from '../../support/scripted-server.js';
 import { startBenchNginx, writeStaticPage, type BenchNginx } from './bench-nginx.js';
 import { REPO_ROOT, startBenchService, type BenchService, type LogDestination, type MiddlewareOptions } from './bench-service.js';
 import { signInThroughProxy } from './browser-login.js';
@@ -94,25 +94,19 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
   writeStaticPage(dir);
 
   // Ports first: nginx must know where the services will listen, the provider nginx's callbacks.
-  // A port is reserved by keeping a listener on it until its server is about to start: a probe
-  // closed at once leaves it free for the next bind to port 0 (nginx, the provider), and the
-  // kernel does hand it out again.
-  const reservations = new Map<number, Server>();
+  // Each port is held (reservePort) until its server is about to start: a probe closed at once
+  // leaves it free for the next bind to port 0 (nginx, the provider).
+  const reservations = new Map<number, ReservedPort>();
   const pickPort = async (): Promise<number> => {
-    const holder = createServer();
-    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', () => resolve()));
-    const { port } = holder.address() as AddressInfo;
-    reservations.set(port, holder);
-    return port;
+    const reserved = await reservePort();
+    reservations.set(reserved.port, reserved);
+    return reserved.port;
   };
   const release = async (port: number | undefined): Promise<void> => {
-    const holder = port === undefined ? undefined : reservations.get(port);
-    if (holder === undefined || port === undefined) return;
-    reservations.delete(port);
-    await new Promise<void>((resolve) => holder.close(() => resolve()));
+    if (port !== undefined) await reservations.get(port)?.release();
   };
   cleanup.add('the port reservations', async () => {
-    for (const port of [...reservations.keys()]) await release(port);
+    for (const reserved of reservations.values()) await reserved.release();
   });
   const backendPorts = new Map<string, number>();
   for (const service of services) backendPorts.set(service.name, await pickPort());
