@@ -22,7 +22,7 @@ import { isRunning, pinProcessTree, spawnPinned, stopChild, type Cleanup, type C
 import { readyCase, type ReadyCase } from './ready-case.js';
 import { startBenchOauth2Proxy, OAUTH2_PROXY_LABEL } from './bench-oauth2-proxy.js';
 import { APACHE_REDIRECT_PATH, startBenchApache } from './bench-apache.js';
-import { CLIENT_ID, MANY_SESSIONS, MOD_AUTH_OPENIDC, MOD_AUTH_OPENIDC_LABEL, OAUTH2_PROXY, type CaseDefinition, type MiddlewareContext, type SiteDefinition, type SuiteDefinition } from './suites.js';
+import { CACHE_HIT_STAND_IN, CLIENT_ID, MANY_SESSIONS, MOD_AUTH_OPENIDC, MOD_AUTH_OPENIDC_LABEL, OAUTH2_PROXY, type CaseDefinition, type MiddlewareContext, type SiteDefinition, type SuiteDefinition } from './suites.js';
 
 /** A site whose whole login is timed: a page through its nginx, and the process that answers its auth_request. */
 export interface LoginTarget {
@@ -62,6 +62,12 @@ export class UsageError extends Error {
 
 /** The floor's name where a site names its backend. */
 const FLOOR = 'floor';
+
+/** Backends that are a script of ours standing in for the service: the site's backend name → the script. */
+const STAND_INS: Readonly<Record<string, string>> = {
+  [FLOOR]: 'floor-server.ts',
+  [CACHE_HIT_STAND_IN]: 'cache-hit-stand-in.ts',
+};
 
 function selectCases(suite: SuiteDefinition, caseIds: readonly string[] | undefined): CaseDefinition[] {
   if (caseIds === undefined) return [...suite.cases];
@@ -114,12 +120,13 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
   // Apache is its own site: its listen port, and its callback for the provider.
   const apacheSite = sites.find((site) => site.backend === MOD_AUTH_OPENIDC);
   const apachePort = apacheSite === undefined ? undefined : await pickPort();
-  let floorPid: number | undefined;
-  if (sites.some((site) => site.backend === FLOOR)) {
+  const standInPids = new Map<string, number>();
+  for (const [name, script] of Object.entries(STAND_INS)) {
+    if (!sites.some((site) => site.backend === name)) continue;
     const port = await pickPort();
-    backendPorts.set(FLOOR, port);
+    backendPorts.set(name, port);
     await release(port);
-    floorPid = await startFloor(port, cpus, cleanup);
+    standInPids.set(name, await startStandIn(name, script, port, cpus, cleanup));
   }
   const redisAddress = suite.redis && services.length > 0 ? await startPinnedRedis(cpus, cleanup) : undefined;
   // The server each site's requests go to: its nginx, or Apache for the mod_auth_openidc site.
@@ -184,7 +191,7 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
   // Real sign-ins, one per site whose session a case uses.
   const cookieBySite = new Map<string, string>();
   for (const name of new Set(cases.filter(needsSession).map(sessionSite))) {
-    if (siteOf(name).backend === FLOOR) throw new Error(`site ${name}: the floor cannot sign anyone in (give the case a sessionFrom)`);
+    if (STAND_INS[siteOf(name).backend] !== undefined) throw new Error(`site ${name}: a stand-in cannot sign anyone in (give the case a sessionFrom)`);
     cookieBySite.set(name, await signInThroughProxy(`${(nginxBySite.get(name) as BenchNginx).url}/app/`, 'alice'));
   }
 
@@ -193,7 +200,7 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
     // The front is the backend: Apache's process tree does the whole request.
     if (site.backend === MOD_AUTH_OPENIDC) return { label: MOD_AUTH_OPENIDC_LABEL, pid: apachePid as number, service: undefined };
     const backing = started.get(site.backend)?.service;
-    if (backing === undefined) return { label: FLOOR, pid: floorPid as number, service: undefined };
+    if (backing === undefined) return { label: site.backend, pid: standInPids.get(site.backend) as number, service: undefined };
     return { label: `service ${backing.name}`, pid: backing.pid, service: backing };
   };
   const ready = cases.map((definition) => {
@@ -232,23 +239,29 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
   return { dir, cases: ready, services: [...started.values()].map((entry) => entry.service), logins, revocation: revocationUrls, notes };
 }
 
-/** The floor, pinned like the service; ready when its route answers. Returns its PID. */
-async function startFloor(port: number, cpus: CpuList | undefined, cleanup: Cleanup): Promise<number> {
-  const script = join(REPO_ROOT, 'test', 'bench', 'floor-server.ts');
-  const child = spawnPinned(cpus, process.execPath, ['--import', 'tsx', script, String(port)], { stdio: ['ignore', 'ignore', 'inherit'], cwd: REPO_ROOT });
-  cleanup.add('the floor', () => stopChild(child));
+/**
+ * A stand-in (the floor, the cache-hit stand-in), pinned like the service; ready when its route
+ * answers. Its stdout is a pipe this process reads and drops, as it reads the service's log.
+ * Returns its PID.
+ */
+async function startStandIn(name: string, script: string, port: number, cpus: CpuList | undefined, cleanup: Cleanup): Promise<number> {
+  const path = join(REPO_ROOT, 'test', 'bench', script);
+  const child = spawnPinned(cpus, process.execPath, ['--import', 'tsx', path, String(port)], { stdio: ['ignore', 'pipe', 'inherit'], cwd: REPO_ROOT });
+  child.stdout?.resume();
+  cleanup.add(`the ${name} stand-in`, () => stopChild(child));
   for (let i = 0; i < 300; i += 1) {
-    if (!isRunning(child)) throw new Error('the floor server exited');
+    if (!isRunning(child)) throw new Error(`the ${name} stand-in exited`);
     try {
       const answer = await request(`http://127.0.0.1:${port}/auth/${FLOOR}`);
       await answer.body.dump();
-      if (answer.statusCode === 200 && child.pid !== undefined) return child.pid;
+      // The cache-hit stand-in refuses a request without a session: an answer is what counts.
+      if (answer.statusCode < 500 && child.pid !== undefined) return child.pid;
     } catch {
       // not listening yet
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error('the floor server did not start');
+  throw new Error(`the ${name} stand-in did not start`);
 }
 
 /** Server side, so on the servers' CPU. Returns host:port. */

@@ -90,6 +90,12 @@ export interface ServiceDefinition {
   readonly cpus?: CpuList;
 }
 
+/**
+ * A site's backend that stands in for the service: a cache hit done with the service's own
+ * libraries and nothing else (test/bench/cache-hit-stand-in.ts), what the architecture allows.
+ */
+export const CACHE_HIT_STAND_IN = 'cache-hit-stand-in';
+
 /** A site's backend that is not one of our services: oauth2-proxy, signing in at the same provider. */
 export const OAUTH2_PROXY = 'oauth2-proxy';
 
@@ -102,7 +108,7 @@ export const MOD_AUTH_OPENIDC_LABEL = 'Apache + mod_auth_openidc';
 
 export interface SiteDefinition {
   readonly name: string;
-  /** A service name, 'floor' for the empty Fastify route, OAUTH2_PROXY, or MOD_AUTH_OPENIDC (then Apache is the site). */
+  /** A service name, 'floor' for the empty Fastify route, CACHE_HIT_STAND_IN, OAUTH2_PROXY, or MOD_AUTH_OPENIDC (then Apache is the site). */
   readonly backend: string;
   /** The middleware in the recipe's /auth/NAME. */
   readonly middleware: string;
@@ -185,6 +191,7 @@ export const DEFAULT_SUITE: SuiteDefinition = {
     { name: 'main', backend: 'main', middleware: 'bench' },
     { name: 'redis', backend: 'main', middleware: 'bench-redis' },
     { name: 'floor', backend: 'floor', middleware: 'bench' },
+    { name: 'stand-in', backend: CACHE_HIT_STAND_IN, middleware: 'bench' },
     // A recipe variant: the same service behind nginx's micro-cache of its 200s.
     { name: 'microcache', backend: 'main', middleware: 'bench', snippetPath: 'nginx/oidc-forward-auth-microcache.conf' },
     // The same server-block shape in front of oauth2-proxy's /oauth2/auth.
@@ -203,6 +210,8 @@ export const DEFAULT_SUITE: SuiteDefinition = {
     { id: 'static', title: 'nginx static', site: 'main', request: 'static' },
     { id: 'floor', title: 'floor: recipe → empty Fastify', site: 'floor', request: 'signed-in', sessionFrom: 'main' },
     { id: 'signed-in', title: 'signed-in', site: 'main', request: 'signed-in', target: 0.9 },
+    // No target: the ceiling a cache hit can reach with Fastify, pino and prom-client.
+    { id: 'stand-in', title: 'stand-in: a cache hit, our libraries only', site: 'stand-in', request: 'signed-in', sessionFrom: 'main' },
     { id: 'sessions-10k', title: '10,000 distinct sessions', site: 'main', request: 'many-sessions', target: 0.8 },
     // More than any cache here holds: nearly every request opens its cookie.
     { id: 'sessions-100k', title: '100,000 distinct sessions', site: 'main', request: 'many-sessions', sessionCount: 100_000, target: 0.6 },
