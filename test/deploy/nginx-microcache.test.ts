@@ -389,6 +389,23 @@ describe('the micro-cache recipe in front of a stand-in service', () => {
     expect(standIn.seen).toHaveLength(2);
   });
 
+  it('as shipped (open_file_cache on), serves the answer stored after the TTL, not the replaced file a kept descriptor still points to', async () => {
+    const value = uniqueValue();
+    const headers = { Cookie: sessionCookie(value) };
+    const first = await send(shipped, '/items', { headers });
+    // A hit: the cache file is now open in nginx's descriptor cache.
+    expect((await send(shipped, '/items', { headers })).echoed?.headers['x-forwarded-groups']).toBe(first.echoed?.headers['x-forwarded-groups']);
+    const cachedAt = Date.now();
+
+    await sleep(Math.max(0, cachedAt + SHIPPED_TTL_END_MS + 200 - Date.now()));
+    const renewed = await send(shipped, '/items', { headers });
+    const afterRenewal = await send(shipped, '/items', { headers });
+
+    expect(renewed.echoed?.headers['x-forwarded-groups']).not.toBe(first.echoed?.headers['x-forwarded-groups']);
+    expect(afterRenewal.echoed?.headers['x-forwarded-groups']).toBe(renewed.echoed?.headers['x-forwarded-groups']);
+    expect(standIn.seen).toHaveLength(2);
+  });
+
   it('keeps the cache files, which hold Cookie headers, readable by nginx\'s user only', async () => {
     await send(nginx, '/items', { headers: { Cookie: sessionCookie(uniqueValue()) } });
 
