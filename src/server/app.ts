@@ -75,6 +75,9 @@ export function buildApp(config: Config, deps: AppDeps): App {
     loggerInstance: log,
     // One access line per forward-auth request is written by the route itself.
     logController: new LogController({ disableRequestLogging: true }),
+    // No child logger per request: nothing of ours logs through request.log, and a request id
+    // would correlate with nothing (the access line has none), so it is not worth one per request.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT_BYTES,
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,

@@ -37,9 +37,12 @@ export function openSession(sealer: Sealer, value: string, purpose: string): { r
 
 /** Sessions are shared between requests: freezing makes an accidental mutation throw instead of leak. */
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const child of Object.values(value)) deepFreeze(child);
+  if (typeof value !== 'object' || value === null || Object.isFrozen(value)) return value;
+  Object.freeze(value);
+  // for-in, not Object.values: no array per object on every cache miss (decoded JSON has no inherited keys).
+  for (const key in value) {
+    const child: unknown = value[key];
+    if (typeof child === 'object' && child !== null) deepFreeze(child);
   }
   return value;
 }

@@ -116,6 +116,10 @@ describe('createCookieSessionStore', () => {
     expect(() => {
       (loaded?.session.idClaims as Record<string, unknown>).email = 'x';
     }).toThrow(TypeError);
+    // Two levels down: an array inside the claims.
+    expect(() => {
+      ((loaded?.session.idClaims as Record<string, unknown>).groups as string[]).push('admin');
+    }).toThrow(TypeError);
   });
 
   it('is not affected when the caller changes the session after saving it', async () => {
