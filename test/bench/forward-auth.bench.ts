@@ -3,7 +3,9 @@
  * Run: npx tsx test/bench/forward-auth.bench.ts
  * Baseline: a Fastify server whose route answers 200 with nothing. Measured: our /auth/NAME with a
  * valid session cookie, claims and forwarded headers configured, once with the cookie store and
- * once with the Redis store (a real redis-server on loopback, started here). Both servers run in a child
+ * once with the Redis store (a real redis-server on loopback, started here), and once with a new
+ * session on every request (cookies minted like proxy-bench's, never one seen before: each request
+ * opens its cookie, what a cache miss costs without nginx in the way). Both servers run in a child
  * process (the load client must not share their event loop); rounds alternate and the median is
  * reported. The ratio is what matters. Numbers only; no assertions.
  */
@@ -17,6 +19,7 @@ import type { Config } from '../../src/config/types.js';
 import type { ProviderClient } from '../../src/oidc/discovery.js';
 import { buildApp } from '../../src/server/app.js';
 import { newSessionId } from '../../src/session/session.js';
+import { mintSessionCookies } from './support/minted-sessions.js';
 import { makeMiddlewareConfig } from '../support/middleware-config.js';
 import { makeRedisStoreConfig } from '../support/redis-service.js';
 import { startRedisServer } from '../support/redis.js';
@@ -37,10 +40,22 @@ const idleProvider: ProviderClient = {
   stop: () => undefined,
 };
 
-async function measure(origin: string, path: string, headers: Record<string, string>): Promise<number> {
+const SECRET = 'benchmark-secret-benchmark-secret-0001';
+const BENCH_MIDDLEWARE = makeMiddlewareConfig({
+  name: 'bench',
+  claims: 'Contains(`groups`, `admin`) && Equals(`email_verified`, `true`)',
+  forwardHeaders: { 'X-Forwarded-User': 'email', 'X-Forwarded-Groups': 'groups' },
+  usernameClaim: 'preferred_username',
+});
+
+/** `cookies`: a Cookie header per request, in turn; none: `headers` as they are. */
+async function measure(origin: string, path: string, headers: Record<string, string>, cookies?: readonly string[]): Promise<number> {
   const pool = new Pool(origin, { connections: CONCURRENCY });
+  let sent = 0;
   const one = async (): Promise<void> => {
-    const response = await pool.request({ method: 'GET', path, headers });
+    const cookie = cookies === undefined ? headers.cookie : cookies[sent % cookies.length];
+    sent += 1;
+    const response = await pool.request({ method: 'GET', path, headers: { ...headers, cookie } });
     await response.body.dump();
     if (response.statusCode !== 200) throw new Error(`unexpected status ${response.statusCode}`);
   };
@@ -74,19 +89,14 @@ async function serve(): Promise<void> {
   baseline.get('/auth/empty', async (_request, reply) => reply.code(200).send());
   await baseline.listen({ host: '127.0.0.1', port: 0 });
 
-  const middleware = makeMiddlewareConfig({
-    name: 'bench',
-    claims: 'Contains(`groups`, `admin`) && Equals(`email_verified`, `true`)',
-    forwardHeaders: { 'X-Forwarded-User': 'email', 'X-Forwarded-Groups': 'groups' },
-    usernameClaim: 'preferred_username',
-  });
+  const middleware = BENCH_MIDDLEWARE;
   const redisMiddleware = {
     ...middleware,
     name: 'bench-redis',
     session: { ...middleware.session, name: 'bench-redis-session', store: { redis: makeRedisStoreConfig({ endpoints: [process.env.BENCH_REDIS ?? ''] }) } },
   };
   const config: Config = {
-    server: { listen: { host: '127.0.0.1', port: 0 }, secrets: ['benchmark-secret-benchmark-secret-0001'], trustedProxies: ['127.0.0.1/32'], logLevel: 'info' },
+    server: { listen: { host: '127.0.0.1', port: 0 }, secrets: [SECRET], trustedProxies: ['127.0.0.1/32'], logLevel: 'info' },
     middlewares: { bench: middleware, 'bench-redis': redisMiddleware },
     warnings: [],
   };
@@ -144,18 +154,30 @@ async function main(): Promise<void> {
       new Promise<string>((resolve) => createInterface({ input: child.stdout }).once('line', resolve)),
     ]);
     const info = JSON.parse(line) as ServerInfo;
+    // Never one cookie twice: more than every round's requests (and the warm-ups) together.
+    const newSessions = mintSessionCookies({
+      cookieHeader: info.headers.cookie as string,
+      cookieName: BENCH_MIDDLEWARE.session.name,
+      secrets: [SECRET],
+      middleware: { name: BENCH_MIDDLEWARE.name, issuer: BENCH_MIDDLEWARE.issuer, clientID: BENCH_MIDDLEWARE.clientID },
+      count: ROUNDS * (REQUESTS + 500),
+    });
     const empty: number[] = [];
     const check: number[] = [];
     const redisCheck: number[] = [];
+    const missCheck: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
       empty.push(await measure(info.baseline, '/auth/empty', info.headers));
       check.push(await measure(info.app, '/auth/bench', info.headers));
       redisCheck.push(await measure(info.app, '/auth/bench-redis', info.redisHeaders));
+      const unseen = newSessions.slice(round * (REQUESTS + 500), (round + 1) * (REQUESTS + 500));
+      missCheck.push(await measure(info.app, '/auth/bench', info.headers, unseen));
     }
     console.log(`requests: ${ROUNDS} rounds × ${REQUESTS}, concurrency: ${CONCURRENCY}`);
     console.log(`empty hop:                         ${median(empty).toFixed(1)} µs/request (median)`);
     console.log(`authenticated check, cookie store: ${median(check).toFixed(1)} µs/request, ratio ${(median(check) / median(empty)).toFixed(2)}`);
     console.log(`authenticated check, Redis store:  ${median(redisCheck).toFixed(1)} µs/request, ratio ${(median(redisCheck) / median(empty)).toFixed(2)}`);
+    console.log(`a new session every request:       ${median(missCheck).toFixed(1)} µs/request, ratio ${(median(missCheck) / median(empty)).toFixed(2)}`);
   } finally {
     child.kill('SIGTERM');
     await redis.destroy();
