@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { CookieJar } from './cookies.js';
 import type { Sealer } from './seal.js';
 
@@ -68,7 +68,7 @@ export function boundReturnTo(url: URL): string {
 
 /** Derived from the state so the callback finds its cookie from the `state` parameter alone. */
 export function flowKey(state: string): string {
-  return createHash('sha256').update(state, 'utf8').digest('base64url').slice(0, FLOW_KEY_LENGTH);
+  return hash('sha256', state, 'base64url').slice(0, FLOW_KEY_LENGTH);
 }
 
 export function flowCookieName(cookieBaseName: string, state: string): string {
