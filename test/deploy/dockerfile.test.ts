@@ -148,6 +148,17 @@ describe('the Dockerfile', () => {
     expect(execForm(lastFinal('CMD')?.args ?? '')?.[0]).toBe('serve');
   });
 
+  it('sizes V8’s young generation as the systemd unit does, and as the benchmark measures it (NODE_OPTIONS)', () => {
+    const unit = readFileSync(join(REPO, 'deploy/systemd/oidc-forward-auth.service'), 'utf8');
+    const unitValue = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1];
+    const benchService = readFileSync(join(REPO, 'test/bench/support/bench-service.ts'), 'utf8');
+    const benchValue = /SHIPPED_NODE_FLAG = '([^']*)'/.exec(benchService)?.[1];
+
+    expect(finalEnvironment().get('NODE_OPTIONS')).toBe('--max-semi-space-size=8');
+    expect(unitValue).toBe(finalEnvironment().get('NODE_OPTIONS'));
+    expect(benchValue).toBe(finalEnvironment().get('NODE_OPTIONS'));
+  });
+
   it('is labelled with the package’s version, licence and description', () => {
     const labels = new Map(finalInstructions('LABEL').flatMap((instruction) => [...keyValues(instruction.args)]));
     expect(labels.get('org.opencontainers.image.title')).toBe('oidc-forward-auth');

@@ -291,7 +291,7 @@ describe('the service run as ExecStart runs it, traced', () => {
       arg.replace('/opt/oidc-forward-auth', REPO).replace('/etc/oidc-forward-auth/config.yaml', configPath),
     );
     expect(args.slice(0, 2)).toEqual([cli, 'serve']);
-    const environment = Object.fromEntries(settings('Environment').map((entry) => entry.split('=', 2) as [string, string]));
+    const environment = Object.fromEntries(settings('Environment').map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)] as [string, string]));
     const tracePath = join(work, 'trace');
     const child = spawn(strace, ['-f', '-qq', '-o', tracePath, '--', process.execPath, ...args], {
       env: { PATH: process.env.PATH ?? '', ...environment, REDIS_PASSWORD: redisPassword },

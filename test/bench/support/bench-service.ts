@@ -14,6 +14,8 @@ import { isRunning, spawnPinned, stopChild, type CpuList } from './processes.js'
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const CLI_PATH = join(REPO_ROOT, 'dist', 'cli.js');
+/** What the Docker image and the systemd unit put in NODE_OPTIONS (test/deploy/dockerfile.test.ts keeps the two alike). */
+export const SHIPPED_NODE_FLAG = '--max-semi-space-size=8';
 
 /** The options of one middleware, as in the YAML/JSON config file. */
 export type MiddlewareOptions = Readonly<Record<string, unknown>>;
@@ -89,7 +91,8 @@ export async function startBenchService(spec: ServiceSpec, options: StartService
   const errPath = join(options.dir, `service-${spec.name}.stderr`);
   const out = options.log === 'file' ? openSync(logPath, 'a') : 'pipe';
   const err = openSync(errPath, 'a');
-  const nodeArgs = options.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir];
+  // As the Docker image and the systemd unit run it (NODE_OPTIONS there): README, "Memory".
+  const nodeArgs = [SHIPPED_NODE_FLAG, ...(options.cpuProfDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.cpuProfDir])];
   const started = Date.now();
   const child = spawnPinned(options.cpus, process.execPath, [...nodeArgs, CLI_PATH, 'serve', '--config', configPath], {
     stdio: ['ignore', out, err],
