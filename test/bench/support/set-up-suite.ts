@@ -14,7 +14,7 @@ import { startDevProvider, type DevProvider } from '../../../deploy/demo/dev-pro
 import { startRedisServer } from '../../support/redis.js';
 import { reservePort, type ReservedPort } from '../../support/scripted-server.js';
 import { startBenchNginx, writeStaticPage, type BenchNginx } from './bench-nginx.js';
-import { REPO_ROOT, startBenchService, type BenchService, type LogDestination, type MiddlewareOptions } from './bench-service.js';
+import { REPO_ROOT, SHIPPED_NODE_FLAG, startBenchService, type BenchService, type LogDestination, type MiddlewareOptions } from './bench-service.js';
 import { signInThroughProxy } from './browser-login.js';
 import type { RevocationSites } from './revocation-delay.js';
 import { mintSessionCookies } from './minted-sessions.js';
@@ -63,10 +63,14 @@ export class UsageError extends Error {
 /** The floor's name where a site names its backend. */
 const FLOOR = 'floor';
 
-/** Backends that are a script of ours standing in for the service: the site's backend name → the script. */
-const STAND_INS: Readonly<Record<string, string>> = {
-  [FLOOR]: 'floor-server.ts',
-  [CACHE_HIT_STAND_IN]: 'cache-hit-stand-in.ts',
+/**
+ * Backends that are a script of ours standing in for the service, by the site's backend name. The
+ * cache-hit stand-in runs with the service's node flags, so that the two compare like for like;
+ * the floor is the bare Fastify route, as node starts it.
+ */
+const STAND_INS: Readonly<Record<string, { readonly script: string; readonly nodeFlags: readonly string[] }>> = {
+  [FLOOR]: { script: 'floor-server.ts', nodeFlags: [] },
+  [CACHE_HIT_STAND_IN]: { script: 'cache-hit-stand-in.ts', nodeFlags: [SHIPPED_NODE_FLAG] },
 };
 
 function selectCases(suite: SuiteDefinition, caseIds: readonly string[] | undefined): CaseDefinition[] {
@@ -121,12 +125,12 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
   const apacheSite = sites.find((site) => site.backend === MOD_AUTH_OPENIDC);
   const apachePort = apacheSite === undefined ? undefined : await pickPort();
   const standInPids = new Map<string, number>();
-  for (const [name, script] of Object.entries(STAND_INS)) {
+  for (const [name, standIn] of Object.entries(STAND_INS)) {
     if (!sites.some((site) => site.backend === name)) continue;
     const port = await pickPort();
     backendPorts.set(name, port);
     await release(port);
-    standInPids.set(name, await startStandIn(name, script, port, cpus, cleanup));
+    standInPids.set(name, await startStandIn(name, standIn, port, cpus, cleanup));
   }
   const redisAddress = suite.redis && services.length > 0 ? await startPinnedRedis(cpus, cleanup) : undefined;
   // The server each site's requests go to: its nginx, or Apache for the mod_auth_openidc site.
@@ -244,9 +248,9 @@ export async function setUp(suite: SuiteDefinition, options: SetUpOptions): Prom
  * answers. Its stdout is a pipe this process reads and drops, as it reads the service's log.
  * Returns its PID.
  */
-async function startStandIn(name: string, script: string, port: number, cpus: CpuList | undefined, cleanup: Cleanup): Promise<number> {
-  const path = join(REPO_ROOT, 'test', 'bench', script);
-  const child = spawnPinned(cpus, process.execPath, ['--import', 'tsx', path, String(port)], { stdio: ['ignore', 'pipe', 'inherit'], cwd: REPO_ROOT });
+async function startStandIn(name: string, standIn: (typeof STAND_INS)[string], port: number, cpus: CpuList | undefined, cleanup: Cleanup): Promise<number> {
+  const path = join(REPO_ROOT, 'test', 'bench', standIn.script);
+  const child = spawnPinned(cpus, process.execPath, [...standIn.nodeFlags, '--import', 'tsx', path, String(port)], { stdio: ['ignore', 'pipe', 'inherit'], cwd: REPO_ROOT });
   child.stdout?.resume();
   cleanup.add(`the ${name} stand-in`, () => stopChild(child));
   for (let i = 0; i < 300; i += 1) {
