@@ -28,6 +28,10 @@ import { awaitSessionStores } from '../support/service.js';
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const CONCURRENCY = 16;
+/** Unmeasured requests before each measurement. */
+const WARM_UP_REQUESTS = 500;
+/** Requests one measurement sends, warm-up included: each needs its own cookie in the miss case. */
+const REQUESTS_PER_MEASURE = WARM_UP_REQUESTS + REQUESTS;
 
 /** The authenticated path never talks to the provider; discovery is not what is measured. */
 const idleProvider: ProviderClient = {
@@ -59,7 +63,7 @@ async function measure(origin: string, path: string, headers: Record<string, str
     await response.body.dump();
     if (response.statusCode !== 200) throw new Error(`unexpected status ${response.statusCode}`);
   };
-  for (let i = 0; i < 500; i += 1) await one();
+  for (let i = 0; i < WARM_UP_REQUESTS; i += 1) await one();
   let next = 0;
   const started = process.hrtime.bigint();
   await Promise.all(
@@ -89,15 +93,14 @@ async function serve(): Promise<void> {
   baseline.get('/auth/empty', async (_request, reply) => reply.code(200).send());
   await baseline.listen({ host: '127.0.0.1', port: 0 });
 
-  const middleware = BENCH_MIDDLEWARE;
   const redisMiddleware = {
-    ...middleware,
+    ...BENCH_MIDDLEWARE,
     name: 'bench-redis',
-    session: { ...middleware.session, name: 'bench-redis-session', store: { redis: makeRedisStoreConfig({ endpoints: [process.env.BENCH_REDIS ?? ''] }) } },
+    session: { ...BENCH_MIDDLEWARE.session, name: 'bench-redis-session', store: { redis: makeRedisStoreConfig({ endpoints: [process.env.BENCH_REDIS ?? ''] }) } },
   };
   const config: Config = {
     server: { listen: { host: '127.0.0.1', port: 0 }, secrets: [SECRET], trustedProxies: ['127.0.0.1/32'], logLevel: 'info' },
-    middlewares: { bench: middleware, 'bench-redis': redisMiddleware },
+    middlewares: { bench: BENCH_MIDDLEWARE, 'bench-redis': redisMiddleware },
     warnings: [],
   };
   // The access log line is part of the cost: written to a discarding stream, not switched off.
@@ -160,7 +163,7 @@ async function main(): Promise<void> {
       cookieName: BENCH_MIDDLEWARE.session.name,
       secrets: [SECRET],
       middleware: { name: BENCH_MIDDLEWARE.name, issuer: BENCH_MIDDLEWARE.issuer, clientID: BENCH_MIDDLEWARE.clientID },
-      count: ROUNDS * (REQUESTS + 500),
+      count: ROUNDS * REQUESTS_PER_MEASURE,
     });
     const empty: number[] = [];
     const check: number[] = [];
@@ -170,7 +173,7 @@ async function main(): Promise<void> {
       empty.push(await measure(info.baseline, '/auth/empty', info.headers));
       check.push(await measure(info.app, '/auth/bench', info.headers));
       redisCheck.push(await measure(info.app, '/auth/bench-redis', info.redisHeaders));
-      const unseen = newSessions.slice(round * (REQUESTS + 500), (round + 1) * (REQUESTS + 500));
+      const unseen = newSessions.slice(round * REQUESTS_PER_MEASURE, (round + 1) * REQUESTS_PER_MEASURE);
       missCheck.push(await measure(info.app, '/auth/bench', info.headers, unseen));
     }
     console.log(`requests: ${ROUNDS} rounds × ${REQUESTS}, concurrency: ${CONCURRENCY}`);
